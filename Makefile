@@ -1,0 +1,37 @@
+# tbgpool — two commands do all the set-up:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+CONFIG ?= etc/tbgpool-dev.json
+TESTS  ?= tests
+
+.PHONY: install run test lint typecheck bench clean
+
+# A virtualenv with the package installed in place (the cffi SHA-256 module is
+# built by the install). "compat" editable mode puts the repository on sys.path,
+# so twistd finds twisted/plugins/tbgpool_plugin.py.
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml tbgpool/_sha256_build.py $(wildcard tbgpool/_sha256/*)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/twistd --pidfile= -n tbgpool --config $(CONFIG)
+
+test: install
+	$(VENV)/bin/trial --reporter=text $(TESTS)
+
+lint: install
+	$(VENV)/bin/ruff check tbgpool tests twisted bench
+
+typecheck: install
+	$(VENV)/bin/mypy tbgpool
+
+bench: install
+	$(PY) bench/share_throughput.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info _trial_temp tbgpool/_sha256.c tbgpool/_sha256*.so

@@ -1,0 +1,1 @@
+"""The embedded chain: an in-process stand-in for a regtest bitcoind."""

@@ -1,0 +1,368 @@
+"""One miner's Stratum session: the per-connection state machine, without sockets.
+
+Requests come in as (method, params) and leave as a result or a
+:class:`StratumError`; notifications go out through an
+:class:`~tbgpool.interfaces.IMinerConnection`. Set-up may be pipelined in any
+order (Bitaxe sends configure, subscribe, authorize, suggest_difficulty without
+waiting; older firmware sends them in other orders): work starts once the
+session is both subscribed and authorized, right after the reply that made it so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
+
+from tbgpool.address import decode_address
+from tbgpool.difficulty import DIFF1_TARGET, hash_difficulty, target_for_difficulty
+from tbgpool.errors import AddressError
+from tbgpool.extranonce import ExtranonceExhausted
+from tbgpool.interfaces import IMinerConnection
+from tbgpool.jobs import Job
+from tbgpool.sha256 import share_hash
+from tbgpool.stratum import fields
+from tbgpool.stratum.errors import (
+    StratumError,
+    duplicate,
+    invalid,
+    job_not_found,
+    low_difficulty,
+    not_subscribed,
+    stale,
+    unauthorized,
+)
+from tbgpool.vardiff import VardiffController
+
+if TYPE_CHECKING:
+    from tbgpool.pool import Pool
+
+#: Version bits a miner may never roll: the top three keep BIP9's 001 prefix.
+NEVER_ROLLED = 0xE0000000
+#: How far ahead of the job's ntime a miner may roll ntime (ckpool's bound).
+NTIME_ROLL_S = 7000
+#: How many jobs' difficulties a session remembers.
+_JOB_DIFFICULTY_MEMORY = 64
+
+
+def _notification(method: str, params: list[Any]) -> bytes:
+    return json.dumps({"id": None, "method": method, "params": params},
+                      separators=(",", ":")).encode() + b"\n"
+
+
+class StratumSession:
+    """The state of one miner connection and the handlers of its requests."""
+
+    _log = Logger()
+
+    def __init__(self, pool: Pool, connection: IMinerConnection) -> None:
+        self.pool = pool
+        self.connection = connection
+        self.connected_at = pool.clock.seconds()
+        self.extranonce1: bytes | None = None
+        self.session_id: str | None = None
+        self.user_agent = ""
+        self.address: str | None = None
+        self.payout_script: bytes | None = None
+        self.usernames: dict[str, str] = {}  #: authorized username -> worker name
+        self.worker = ""  #: the worker name of the first authorized username
+        self.version_mask = 0
+        self.suggested_difficulty: float | None = None
+        self.vardiff: VardiffController | None = None
+        self.difficulty: float | None = None  #: as last sent to the miner
+        self.working = False
+        self.closed = False
+        self._job_difficulty: OrderedDict[str, float] = OrderedDict()
+        self._handlers: dict[str, Callable[[list[Any]], object]] = {
+            "mining.subscribe": self.subscribe,
+            "mining.authorize": self.authorize,
+            "mining.submit": self.submit,
+            "mining.configure": self.configure,
+            "mining.suggest_difficulty": self.suggest_difficulty,
+            "mining.suggest_target": self.suggest_target,
+            "mining.extranonce.subscribe": self.extranonce_subscribe,
+        }
+
+    # -- dispatch ---------------------------------------------------------
+
+    def handle(self, method: str, params: list[Any]) -> object:
+        """Run one request; returns its result or raises StratumError."""
+        handler = self._handlers.get(method)
+        if handler is None:
+            raise invalid("Method not found", "unknown_method")
+        return handler(params)
+
+    def replied(self) -> None:
+        """The reply to the last request was sent: start work if set-up just completed."""
+        if not self.working and self.extranonce1 is not None and self.vardiff is not None:
+            job = self.pool.jobs.current
+            if job is not None:
+                self.working = True
+                self.pool.session_working(self)
+                self.send_job(job, clean=True)
+
+    # -- set-up -----------------------------------------------------------
+
+    def subscribe(self, params: list[Any]) -> object:
+        """mining.subscribe: allocate (or resume) extranonce1."""
+        if self.extranonce1 is None:
+            if len(params) >= 1:
+                self.user_agent = fields.user_agent(params[0])
+            resumed = None
+            if len(params) >= 2 and isinstance(params[1], str):
+                resumed = self.pool.extranonces.resume(params[1])
+            try:
+                self.extranonce1 = resumed or self.pool.extranonces.allocate()
+            except ExtranonceExhausted as e:
+                raise invalid("Pool is full", "pool_full") from e
+            self.session_id = self.extranonce1.hex()
+            self._log.debug(
+                "{peer} subscribed as {session_id} ({user_agent}){resumed}",
+                peer=self.connection.peer,
+                session_id=self.session_id,
+                user_agent=self.user_agent,
+                resumed=" resumed" if resumed else "",
+            )
+        sid = self.session_id
+        return [
+            [["mining.set_difficulty", sid], ["mining.notify", sid]],
+            self.session_id,
+            self.pool.config.nonce2length,
+        ]
+
+    def authorize(self, params: list[Any]) -> object:
+        """mining.authorize ADDRESS[.WORKER]: the address must decode for the node's network."""
+        if not params:
+            raise invalid("Invalid params: expected [username, password]", "bad_params")
+        username = params[0]
+        address, worker = fields.split_username(username)
+        assert isinstance(username, str)
+        if username in self.usernames:
+            return True
+        network = self.pool.network
+        if network is None:
+            raise invalid("Pool has no work yet; try again shortly", "no_work")
+        try:
+            script = decode_address(address, network)
+        except AddressError as e:
+            raise StratumError(24, f"Invalid payout address: {e}", "bad_address") from e
+        if self.address is not None and address != self.address:
+            raise invalid(
+                "This connection already mines for another address; open a new connection",
+                "second_address",
+            )
+        if self.address is None:
+            self.address = address
+            self.payout_script = script
+            self.worker = worker
+            password = params[1] if len(params) > 1 else None
+            self._start_vardiff(_password_difficulty(password))
+        self.usernames[username] = worker
+        self._log.info(
+            "{peer} authorized {address} worker {worker}",
+            peer=self.connection.peer,
+            address=address,
+            worker=worker,
+        )
+        return True
+
+    def _start_vardiff(self, password_difficulty: float | None) -> None:
+        settings = self.pool.config.vardiff
+        remembered = self.pool.memory.recall(self._memory_key())
+        start = self.suggested_difficulty or password_difficulty or remembered or settings.startdiff
+        self.vardiff = VardiffController(settings, self.pool.clock.seconds(), start)
+        if self.suggested_difficulty is not None:
+            self.vardiff.suggest(self.suggested_difficulty, self.pool.clock.seconds())
+
+    def _memory_key(self) -> str:
+        return f"{self.address}.{self.worker}"
+
+    def configure(self, params: list[Any]) -> object:
+        """mining.configure (BIP310): version rolling with mask = pool mask ∩ miner mask."""
+        if len(params) < 1 or not isinstance(params[0], list):
+            raise invalid("Invalid params: expected [extensions, parameters]", "bad_params")
+        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+        result: dict[str, object] = {}
+        for extension in params[0][:16]:
+            if not isinstance(extension, str):
+                continue
+            if extension == "version-rolling":
+                result.update(self._configure_version_rolling(options))
+            elif extension == "minimum-difficulty":
+                value = options.get("minimum-difficulty.value")
+                try:
+                    self.suggest_difficulty([value])
+                    result["minimum-difficulty"] = True
+                except StratumError:
+                    result["minimum-difficulty"] = False
+            else:
+                result[extension[:64]] = False
+        return result
+
+    def _configure_version_rolling(self, options: dict[str, Any]) -> dict[str, object]:
+        requested = options.get("version-rolling.mask", "ffffffff")
+        try:
+            miner_mask = fields.hex_u32(requested, "version-rolling.mask")
+        except StratumError:
+            miner_mask = 0
+        min_bits = options.get("version-rolling.min-bit-count", 0)
+        if isinstance(min_bits, bool) or not isinstance(min_bits, int):
+            min_bits = 0
+        mask = self.pool.config.version_mask & miner_mask & ~NEVER_ROLLED
+        if mask == 0 or bin(mask).count("1") < min_bits:
+            self.version_mask = 0
+            return {"version-rolling": False}
+        self.version_mask = mask
+        return {"version-rolling": True, "version-rolling.mask": f"{mask:08x}"}
+
+    def suggest_difficulty(self, params: list[Any]) -> object:
+        """mining.suggest_difficulty: the miner's floor and starting difficulty (floats welcome)."""
+        if not params:
+            raise invalid("Invalid params: expected [difficulty]", "bad_params")
+        value = fields.difficulty(params[0])
+        if value == self.suggested_difficulty:
+            return True
+        self.suggested_difficulty = value
+        if self.vardiff is not None:
+            self.vardiff.suggest(value, self.pool.clock.seconds())
+            if self.working:
+                self._send_difficulty()
+        return True
+
+    def suggest_target(self, params: list[Any]) -> object:
+        """mining.suggest_target: as suggest_difficulty, given as a 256-bit target."""
+        if not params or not isinstance(params[0], str) or len(params[0]) != 64:
+            raise invalid("Invalid params: expected [target as 64 hex digits]", "bad_params")
+        try:
+            target = int(fields.extranonce2(params[0], 32).hex(), 16)
+        except StratumError as e:
+            raise invalid("Invalid target", "bad_params") from e
+        if target == 0:
+            raise invalid("Invalid target", "bad_params")
+        return self.suggest_difficulty([DIFF1_TARGET / target])
+
+    def extranonce_subscribe(self, params: list[Any]) -> object:
+        """mining.extranonce.subscribe: accepted; this pool never changes extranonce1 mid-session."""
+        return True
+
+    # -- work -------------------------------------------------------------
+
+    def current_difficulty(self, job: Job) -> float:
+        """The difficulty to ask for with ``job``: vardiff's, never above the network's."""
+        assert self.vardiff is not None
+        return min(self.vardiff.difficulty, job.network_difficulty)
+
+    def _send_difficulty(self, job: Job | None = None) -> None:
+        job = job or self.pool.jobs.current
+        if job is None or self.vardiff is None:
+            return
+        difficulty = self.current_difficulty(job)
+        if difficulty != self.difficulty:
+            self.difficulty = difficulty
+            self.connection.sendMessage(_notification("mining.set_difficulty", [difficulty]))
+
+    def send_job(self, job: Job, clean: bool | None = None) -> None:
+        """Send ``job`` (with a set_difficulty first if the difficulty changed)."""
+        assert self.payout_script is not None
+        self._send_difficulty(job)
+        assert self.difficulty is not None
+        self._job_difficulty[job.job_id] = self.difficulty
+        while len(self._job_difficulty) > _JOB_DIFFICULTY_MEMORY:
+            self._job_difficulty.popitem(last=False)
+        payout = job.payout(self.payout_script)
+        self.connection.sendMessage(job.notify_line(payout, clean))
+
+    def retarget(self, new_difficulty: float | None) -> None:
+        """Apply a vardiff decision: tell the miner; it governs jobs sent from now on."""
+        if new_difficulty is not None and self.working:
+            self._send_difficulty()
+
+    def submit(self, params: list[Any]) -> object:
+        """mining.submit: the whole chain of checks, then credit, or a block."""
+        try:
+            return self._submit(params)
+        except StratumError as e:
+            self.pool.share_rejected(self, e)
+            raise
+
+    def _submit(self, params: list[Any]) -> bool:
+        if self.extranonce1 is None:
+            raise not_subscribed()
+        if len(params) < 5 or len(params) > 6:
+            raise invalid("Invalid params: expected 5 or 6 fields", "bad_params")
+        username = params[0]
+        if not isinstance(username, str) or username not in self.usernames:
+            raise unauthorized()
+        job_id = fields.job_id(params[1])
+        job = self.pool.jobs.get(job_id)
+        if job is None:
+            raise job_not_found()
+        extranonce2 = fields.extranonce2(params[2], self.pool.config.nonce2length)
+        ntime = fields.hex_u32(params[3], "ntime")
+        nonce = fields.hex_u32(params[4], "nonce")
+        version = job.version
+        if len(params) == 6:
+            bits = fields.hex_u32(params[5], "version_bits")
+            if bits & ~self.version_mask:
+                raise invalid("Invalid version mask", "bad_version_bits")
+            version = (version & ~self.version_mask) | (bits & self.version_mask)
+        if ntime < job.template.mintime or ntime > job.ntime + NTIME_ROLL_S:
+            raise invalid("Ntime out of range", "ntime_out_of_range")
+        assert self.payout_script is not None and self.address is not None
+        payout = job.payout(self.payout_script)
+        digest = share_hash(
+            payout.coinb1, self.extranonce1, extranonce2, payout.coinb2, job.branch_concat,
+            version, job.prevhash, ntime, job.bits, nonce,
+        )
+        if not job.first_seen(digest):
+            raise duplicate()
+        value = int.from_bytes(digest, "little")
+        share_difficulty = hash_difficulty(value)
+        worker = self.usernames[username]
+        if value <= job.network_target:
+            self.pool.block_found(self, job, payout, extranonce2, version, ntime, nonce, digest,
+                                  share_difficulty, worker)
+        elif job.stale:
+            raise stale()
+        return self._credit(job, value, share_difficulty, worker)
+
+    def _credit(self, job: Job, value: int, share_difficulty: float, worker: str) -> bool:
+        assert self.difficulty is not None and self.vardiff is not None
+        job_difficulty = self._job_difficulty.get(job.job_id, self.difficulty)
+        if value <= target_for_difficulty(job_difficulty):
+            credited = job_difficulty
+        elif self.difficulty < job_difficulty and value <= target_for_difficulty(self.difficulty):
+            credited = self.difficulty
+        else:
+            raise low_difficulty(share_difficulty, min(job_difficulty, self.difficulty))
+        self.pool.share_accepted(self, worker, credited, share_difficulty)
+        self.retarget(self.vardiff.share_accepted(credited, self.pool.clock.seconds()))
+        return True
+
+    def connection_lost(self) -> None:
+        """The connection closed: release the extranonce, remember the difficulty."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.extranonce1 is not None:
+            self.pool.extranonces.release(self.extranonce1)
+        if self.vardiff is not None and self.address is not None:
+            self.pool.memory.remember(self._memory_key(), self.vardiff.difficulty)
+        self.pool.session_closed(self)
+
+
+def _password_difficulty(password: object) -> float | None:
+    """A start difficulty from a ``d=NUMBER`` password, as many pools accept; else None."""
+    if not isinstance(password, str) or len(password) > 64:
+        return None
+    for part in password.replace(";", ",").split(","):
+        key, _, value = part.strip().partition("=")
+        if key in ("d", "diff") and value:
+            try:
+                return fields.difficulty(float(value))
+            except (ValueError, StratumError):
+                return None
+    return None

@@ -1,0 +1,111 @@
+"""twistd wiring: options, then the objects of the pool joined into one MultiService.
+
+No logic lives here: every decision is made by the modules this file connects.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.application import service, strports
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+
+from tbgpool.bitcoind.rpc import BitcoindRPC
+from tbgpool.bitcoind.rpcserver import make_rpc_site
+from tbgpool.bitcoind.source import BitcoindTemplateSource
+from tbgpool.bitcoind.zmtp import HashblockSubscriber
+from tbgpool.blocks import BlockSubmitter
+from tbgpool.chain.embedded import EmbeddedChain, difficulty_to_bits
+from tbgpool.chain.service import EmbeddedChainService
+from tbgpool.config import PoolConfig, load_config, server_endpoints
+from tbgpool.errors import ConfigError
+from tbgpool.interfaces import IBitcoinRPC
+from tbgpool.pool import Pool
+from tbgpool.stats import StatsBook
+from tbgpool.stratum.protocol import StratumFactory
+
+REGTEST_BITS = 0x207FFFFF
+
+
+class Options(usage.Options):
+    """``--config FILE``: the pool's JSON configuration."""
+
+    optParameters = [["config", "c", None, "Path to the JSON configuration file."]]
+
+    def postOptions(self) -> None:
+        """Load and check the configuration now, so a bad one stops twistd with its reason."""
+        if not self["config"]:
+            raise usage.UsageError("--config FILE is required")
+        try:
+            self["pool_config"] = load_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from e
+
+
+def _backends(reactor: Any, config: PoolConfig, top: service.MultiService) -> list[IBitcoinRPC]:
+    backends: list[IBitcoinRPC] = []
+    for backend in config.btcd:
+        if backend.url == "embedded":
+            embedded = config.embedded
+            bits = difficulty_to_bits(embedded.difficulty) if embedded.difficulty else REGTEST_BITS
+            chain = EmbeddedChain(
+                reactor,
+                network=embedded.network,
+                bits=bits,
+                block_interval_s=embedded.block_interval_s,
+                seed=embedded.seed,
+            )
+            EmbeddedChainService(chain).setServiceParent(top)
+            if embedded.rpc_port is not None:
+                strports.service(
+                    f"tcp:{embedded.rpc_port}:interface=127.0.0.1", make_rpc_site(chain)
+                ).setServiceParent(top)
+            backends.append(chain)
+        else:
+            backends.append(
+                BitcoindRPC(
+                    reactor,
+                    backend.url,
+                    user=backend.user,
+                    password=backend.password,
+                    cookie_path=backend.cookie,
+                    timeout_s=backend.timeout_s,
+                )
+            )
+    return backends
+
+
+def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
+    """Every part of the pool, wired together, as one MultiService."""
+    top = service.MultiService()
+    source = BitcoindTemplateSource(
+        reactor,
+        _backends(reactor, config, top),
+        update_interval_s=config.update_interval_s,
+        blockpoll_s=config.blockpoll_ms / 1000.0,
+    )
+    stats = StatsBook(reactor, os.path.join(config.logdir, "users"))
+    submitter = BlockSubmitter(reactor, source, os.path.join(config.logdir, "blocks"))
+    pool = Pool(
+        reactor, config, source, stats, submitter,
+        extranonce_start=int.from_bytes(os.urandom(8), "big"),
+    )
+    source.addConsumer(pool)
+    pool.setServiceParent(top)
+    source.setServiceParent(top)
+    if config.zmqblock:
+        HashblockSubscriber(reactor, config.zmqblock, source.blockNotified).setServiceParent(top)
+    factory = StratumFactory(pool)
+    for endpoint in server_endpoints(config):
+        StreamServerEndpointService(serverFromString(reactor, endpoint), factory).setServiceParent(top)
+    return top
+
+
+def makeService(options: Options) -> service.MultiService:
+    """twistd entry point."""
+    from twisted.internet import reactor
+
+    return build_service(reactor, options["pool_config"])

@@ -1,0 +1,1 @@
+"""tbgpool tests (Twisted trial)."""
