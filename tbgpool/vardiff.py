@@ -25,12 +25,14 @@ The algorithm, per connection (:class:`VardiffController`):
 
 A miner whose difficulty is too high sends no shares, so :meth:`VardiffController.tick`
 is called periodically. When the window is at least ``retarget_interval_s`` old
-and holds no share, the miner is taken to produce at most one share's worth,
+and holds no share, and the silence has lasted at least six target share
+intervals (a miner at the right difficulty is that quiet only 0.25% of the time),
+the miner is taken to produce at most one share's worth,
 ``difficulty / elapsed``, per second; that bound caps the EMA (the old average
 describes a miner that is no longer there) and the ideal difficulty follows from
 it, but an idle retarget never more than halves the difficulty, so with the
-default knobs an idle miner's difficulty halves every retarget interval until it
-reaches its floor. If that step falls inside the dead band the window is kept
+default knobs an idle miner's difficulty halves after a minute of silence, then
+every further retarget interval, until it reaches its floor. If that step falls inside the dead band the window is kept
 open, so the idle time keeps growing until the step is large enough.
 
 With ``enabled`` false the rate is still measured (for :meth:`hashrate_estimate`)
@@ -59,6 +61,10 @@ EARLY_RETARGET_MIN_SHARES = 4
 MIN_RATE_WINDOW_S = 1e-3
 #: An idle retarget lowers the difficulty to no less than this fraction of it.
 IDLE_MAX_DECREASE_FACTOR = 0.5
+#: A silence counts as idle only after this many target share intervals: a miner at
+#: the right difficulty is silent that long with probability e**-6 (0.25%), so
+#: ordinary Poisson gaps do not halve its difficulty.
+IDLE_SILENCE_TARGET_INTERVALS = 6.0
 #: Longest ``user.worker`` key the reconnect memory accepts.
 MAX_MEMORY_KEY_CHARS = 512
 
@@ -184,6 +190,8 @@ class VardiffController:
             return None
         if self._window_shares:
             return self._retarget(now, elapsed_s)
+        if elapsed_s < IDLE_SILENCE_TARGET_INTERVALS * self._settings.target_share_interval_s:
+            return None
         return self._idle_retarget(now, elapsed_s)
 
     def suggest(self, diff: float, now: float) -> float:

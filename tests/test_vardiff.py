@@ -326,10 +326,10 @@ class IdleDecayTests(SynchronousTestCase):
         self.assertEqual(controller.difficulty, 1000.0)
 
     def test_idle_halves_each_interval_down_to_mindiff(self) -> None:
-        """With the defaults an idle miner's difficulty halves every 30 s until mindiff."""
+        """With the defaults an idle miner's difficulty halves after each minute of silence."""
         controller = VardiffController(VardiffSettings(startdiff=1000.0, mindiff=100.0), 0.0)
-        results = [controller.tick(30.0 * step) for step in range(1, 6)]
-        self.assertEqual(results, [500.0, 250.0, 125.0, 100.0, None])
+        results = [controller.tick(30.0 * step) for step in range(1, 11)]
+        self.assertEqual(results, [None, 500.0, None, 250.0, None, 125.0, None, 100.0, None, None])
         self.assertEqual(controller.difficulty, 100.0)
 
     def test_idle_decay_ignores_a_stale_high_ema(self) -> None:
@@ -338,22 +338,34 @@ class IdleDecayTests(SynchronousTestCase):
         for t in (10.0, 20.0, 30.0):
             controller.share_accepted(1000.0, t)
         self.assertEqual(controller.difficulty, 1000.0)
-        self.assertEqual(controller.tick(60.0), 500.0)
-        self.assertEqual(controller.tick(90.0), 250.0)
+        self.assertIsNone(controller.tick(60.0))  # 30 s of silence: an ordinary gap
+        self.assertEqual(controller.tick(90.0), 500.0)
+        self.assertEqual(controller.tick(150.0), 250.0)
         self.assertLess(controller.hashrate_estimate(), 1000.0 / 30.0 * HASHES_PER_DIFF1)
 
-    def test_idle_step_follows_one_share_bound(self) -> None:
-        """When one share per idle time is less than a halving away, that is the new value."""
-        settings = VardiffSettings(startdiff=900.0, target_share_interval_s=20.0)
+    def test_idle_step_is_at_most_a_halving(self) -> None:
+        """However long the silence, one idle step at most halves the difficulty."""
+        settings = VardiffSettings(startdiff=900.0, target_share_interval_s=20.0,
+                                   retarget_interval_s=120.0)
         controller = VardiffController(settings, 0.0)
-        self.assertEqual(controller.tick(30.0), 600.0)
+        self.assertEqual(controller.tick(120.0), 450.0)
+
 
     def test_idle_inside_dead_band_waits_for_more_silence(self) -> None:
         """A weak idle signal is held, and the window keeps growing until it is strong."""
-        settings = VardiffSettings(startdiff=900.0, target_share_interval_s=25.0)
+        settings = VardiffSettings(startdiff=900.0, target_share_interval_s=5.0,
+                                   retarget_interval_s=30.0, dead_band_percent=90.0)
         controller = VardiffController(settings, 0.0)
-        self.assertIsNone(controller.tick(30.0))  # 25/30: a 17 % step, inside the band
-        self.assertEqual(controller.tick(60.0), 450.0)  # 25/60, limited to a halving
+        self.assertIsNone(controller.tick(30.0))  # a halving is a 50 % step, inside the band
+        self.assertIsNone(controller.tick(60.0))
+        self.assertEqual(controller.tick(600.0), None)  # halving is the most an idle step takes
+
+    def test_ordinary_gap_is_not_idle(self) -> None:
+        """A 30 s gap at a 10 s target (5% likely for a healthy miner) does not lower difficulty."""
+        controller = VardiffController(VardiffSettings(startdiff=1000.0), 0.0)
+        self.assertIsNone(controller.tick(35.0))
+        self.assertIsNone(controller.tick(59.0))
+        self.assertEqual(controller.difficulty, 1000.0)
 
     def test_tick_with_shares_is_a_normal_retarget(self) -> None:
         """A tick after the interval retargets from the shares that did arrive."""
