@@ -205,3 +205,62 @@ def mine(
                 header=header,
             )
     raise RuntimeError(f"no share found in {max_tries} tries")
+
+
+_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    generator = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for i in range(5):
+            checksum ^= generator[i] if (top >> i) & 1 else 0
+    return checksum
+
+
+def encode_segwit_address(hrp: str, version: int, program: bytes) -> str:
+    """Encode a segwit address (bech32 for v0, bech32m for v1+), for building test addresses."""
+    data = [version]
+    accumulator, bits = 0, 0
+    for byte in program:
+        accumulator = (accumulator << 8) | byte
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            data.append((accumulator >> bits) & 31)
+    if bits:
+        data.append((accumulator << (5 - bits)) & 31)
+    constant = 1 if version == 0 else 0x2BC830A3
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    polymod = _bech32_polymod(expanded + data + [0] * 6) ^ constant
+    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_BECH32_CHARSET[d] for d in data + checksum)
+
+
+def encode_base58check(version: int, payload: bytes) -> str:
+    """Encode a base58check address (P2PKH/P2SH), for building test addresses."""
+    raw = bytes([version]) + payload
+    raw += sha256d(raw)[:4]
+    number = int.from_bytes(raw, "big")
+    out = ""
+    while number:
+        number, digit = divmod(number, 58)
+        out = _BASE58_ALPHABET[digit] + out
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+
+
+def regtest_addresses(seed: bytes = b"tbgpool") -> dict[str, tuple[str, bytes]]:
+    """One regtest address of each type, with the scriptPubKey each must be paid with."""
+    h20 = hashlib.sha256(seed).digest()[:20]
+    h32 = hashlib.sha256(seed + b"32").digest()
+    return {
+        "p2pkh": (encode_base58check(0x6F, h20), b"\x76\xa9\x14" + h20 + b"\x88\xac"),
+        "p2sh": (encode_base58check(0xC4, h20), b"\xa9\x14" + h20 + b"\x87"),
+        "p2wpkh": (encode_segwit_address("bcrt", 0, h20), b"\x00\x14" + h20),
+        "p2wsh": (encode_segwit_address("bcrt", 0, h32), b"\x00\x20" + h32),
+        "p2tr": (encode_segwit_address("bcrt", 1, h32), b"\x51\x20" + h32),
+    }
