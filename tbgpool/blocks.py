@@ -167,9 +167,10 @@ class BlockSubmitter:
             return self._finish(block, text in ACCEPTED_RESULTS, text, attempt)
 
         def failed(failure: Failure) -> defer.Deferred[BlockOutcome] | BlockOutcome:
-            if failure.check(RPCError) and failure.value.code == -22:
+            error = failure.value
+            if isinstance(error, RPCError) and error.code == -22:
                 # "Block decode failed": resubmitting the same bytes cannot help.
-                return self._finish(block, False, f"rpc-error: {failure.value.message}", attempt)
+                return self._finish(block, False, f"rpc-error: {error.message}", attempt)
             if not failure.check(RPCError, RPCUnavailable):
                 self._log.failure("unexpected error submitting block {block_hash}", failure,
                                   block_hash=block.block_hash)
@@ -189,7 +190,10 @@ class BlockSubmitter:
                 attempt=attempt + 1,
                 delay=delay,
             )
-            return deferLater(self._clock, delay, self._attempt, block, attempt + 1, started)
+            retry: defer.Deferred[BlockOutcome] = deferLater(
+                self._clock, delay, self._attempt, block, attempt + 1, started  # type: ignore[arg-type]
+            )
+            return retry
 
         d.addCallbacks(answered, failed)
         return d

@@ -167,12 +167,13 @@ class JobBook:
     def add(self, template: BlockTemplate, now: float, ntime: int | None = None) -> Job:
         """Make the current job from ``template``; clean when the previous hash changed."""
         previous = self.current
+        reissue = previous is not None and previous.template is template
         clean = (
             previous is None
-            or template.clean
+            or (template.clean and not reissue)
             or previous.template.previous_block_hash != template.previous_block_hash
         )
-        if previous is not None and previous.template is template:
+        if previous is not None and reissue:
             coinbase = previous.coinbase
             branch = previous.branch
         else:

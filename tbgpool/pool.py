@@ -8,6 +8,7 @@ nothing of sockets. Stratum connections reach it through
 from __future__ import annotations
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -61,6 +62,7 @@ class Pool(service.Service):
         self._template_seen_at = 0.0
         self._last_vardiff_tick = 0.0
         self._last_stats_save = 0.0
+        self._ready_waiters: list[defer.Deferred[None]] = []
         self._ticker = LoopingCall(self.tick)
         self._ticker.clock = clock
 
@@ -86,6 +88,14 @@ class Pool(service.Service):
 
     # -- templates in, jobs out ----------------------------------------------
 
+    def whenReady(self) -> defer.Deferred[None]:
+        """Fires once the pool has work to hand out (its first template arrived)."""
+        if self.jobs.current is not None:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._ready_waiters.append(d)
+        return d
+
     def templateReceived(self, template: BlockTemplate) -> None:
         """Make a job of a new template and send it to every working session."""
         now = self.clock.seconds()
@@ -101,6 +111,9 @@ class Pool(service.Service):
                 miners=len(self.working),
             )
         self.broadcast(job)
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     def backendStatusChanged(self, connected: bool) -> None:
         """The node went away or came back; the pool keeps serving its current work meanwhile."""

@@ -25,6 +25,7 @@ from tbgpool.errors import ConfigError
 from tbgpool.interfaces import IBitcoinRPC
 from tbgpool.pool import Pool
 from tbgpool.stats import StatsBook
+from tbgpool.stratum.listeners import StratumListeners
 from tbgpool.stratum.protocol import StratumFactory
 
 REGTEST_BITS = 0x207FFFFF
@@ -61,7 +62,8 @@ def _backends(reactor: Any, config: PoolConfig, top: service.MultiService) -> li
             EmbeddedChainService(chain).setServiceParent(top)
             if embedded.rpc_port is not None:
                 strports.service(
-                    f"tcp:{embedded.rpc_port}:interface=127.0.0.1", make_rpc_site(chain)
+                    f"tcp:{embedded.rpc_port}:interface=127.0.0.1",
+                    make_rpc_site(chain, backend.user, backend.password),
                 ).setServiceParent(top)
             backends.append(chain)
         else:
@@ -99,8 +101,12 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
     if config.zmqblock:
         HashblockSubscriber(reactor, config.zmqblock, source.blockNotified).setServiceParent(top)
     factory = StratumFactory(pool)
+    listeners = StratumListeners(pool)
     for endpoint in server_endpoints(config):
-        StreamServerEndpointService(serverFromString(reactor, endpoint), factory).setServiceParent(top)
+        StreamServerEndpointService(serverFromString(reactor, endpoint), factory).setServiceParent(
+            listeners
+        )
+    listeners.setServiceParent(top)
     return top
 
 

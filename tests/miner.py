@@ -8,6 +8,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
@@ -40,7 +41,7 @@ class MinerClient(LineOnlyReceiver):
         self._job_waiters: list[defer.Deferred[StratumJob]] = []
         self.closed: defer.Deferred[None] = defer.Deferred()
 
-    def connectionLost(self, reason: Failure = Failure(Exception("closed"))) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Fail whatever is still waiting."""
         for d in list(self._pending.values()) + list(self._job_waiters):
             d.errback(reason)

@@ -210,6 +210,15 @@ class JobBookTests(SynchronousTestCase):
         book.add(make_template(), 0.0)
         self.assertTrue(book.add(make_template(clean=True), 1.0).clean)
 
+    def test_reissue_of_clean_template_is_not_clean(self) -> None:
+        """re-issuing the same template (newer ntime) is never clean, even if it came clean"""
+        book = JobBook(b"/t/", 12)
+        template = make_template(clean=True)
+        self.assertTrue(book.add(template, 0.0).clean)
+        again = book.add(template, 30.0, ntime=template.curtime + 30)
+        self.assertFalse(again.clean)
+        self.assertEqual(again.ntime, template.curtime + 30)
+
     def test_stale_jobs_kept_for_grace_then_dropped(self) -> None:
         """jobs of a replaced tip stay findable for the grace period only"""
         book = JobBook(b"/t/", 12)

@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
@@ -53,6 +54,7 @@ class StratumProtocol(LineOnlyReceiver):
 
     def connectionMade(self) -> None:
         """Open a session in the pool for this connection."""
+        assert self.transport is not None
         self.peer = _peer_text(self.transport.getPeer())
         self.session = self.factory.pool.new_session(self)
 
@@ -64,16 +66,18 @@ class StratumProtocol(LineOnlyReceiver):
 
     def sendMessage(self, line: bytes) -> None:
         """Queue a newline-terminated line to the miner."""
+        assert self.transport is not None
         self.transport.write(line)
 
     def disconnect(self, reason: str) -> None:
         """Hang up after what is queued."""
         self._log.info("disconnecting {peer}: {reason}", peer=self.peer, reason=reason)
+        assert self.transport is not None
         self.transport.loseConnection()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """A line longer than MAX_LENGTH: answer once and hang up."""
-        self.transport.write(_reply(None, None, [OTHER, "Line too long", None]))
+        self.sendMessage(_reply(None, None, [OTHER, "Line too long", None]))
         self.disconnect("line too long")
 
     def lineReceived(self, line: bytes) -> None:
@@ -84,10 +88,10 @@ class StratumProtocol(LineOnlyReceiver):
         try:
             message = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
-            self.transport.write(_reply(None, None, [OTHER, "Parse error", None]))
+            self.sendMessage(_reply(None, None, [OTHER, "Parse error", None]))
             return
         if not isinstance(message, dict):
-            self.transport.write(_reply(None, None, [OTHER, "Invalid request", None]))
+            self.sendMessage(_reply(None, None, [OTHER, "Invalid request", None]))
             return
         request_id = message.get("id")
         method = message.get("method")
@@ -97,32 +101,34 @@ class StratumProtocol(LineOnlyReceiver):
         if params is None:
             params = []
         if not isinstance(method, str) or not isinstance(params, list):
-            self.transport.write(_reply(request_id, None, [OTHER, "Invalid request", None]))
+            self.sendMessage(_reply(request_id, None, [OTHER, "Invalid request", None]))
             return
         try:
             result = self.session.handle(method, params)
         except StratumError as e:
-            self.transport.write(_reply(request_id, None, e.to_json()))
+            self.sendMessage(_reply(request_id, None, e.to_json()))
         except Exception:
             self._log.failure("request {method} from {peer} failed", method=method, peer=self.peer)
-            self.transport.write(_reply(request_id, None, [OTHER, "Internal error", None]))
+            self.sendMessage(_reply(request_id, None, [OTHER, "Internal error", None]))
         else:
-            self.transport.write(_reply(request_id, result, None))
+            self.sendMessage(_reply(request_id, result, None))
         self.session.replied()
 
 
 class StratumFactory(protocol.ServerFactory):
     """Makes a StratumProtocol per connection, up to the pool's ``maxclients``."""
 
-    protocol = StratumProtocol
+    protocol = StratumProtocol  # type: ignore[assignment]
     _log = Logger()
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    def buildProtocol(self, addr: IAddress) -> protocol.Protocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # type: ignore[override]
         """A protocol for a new connection, or None (refused) when the pool is full."""
         if len(self.pool.sessions) >= self.pool.config.maxclients:
-            self._log.warn("refusing {peer}: maxclients reached", peer=_peer_text(addr))
+            self._log.warn("refusing {peer}: maxclients reached", peer=str(addr))
             return None
-        return super().buildProtocol(addr)
+        proto = StratumProtocol()
+        proto.factory = self
+        return proto
