@@ -184,8 +184,6 @@ class Pool(service.Service):
         """Count a rejected share against its user, when there is one."""
         if session.address is not None:
             self.stats.share_rejected(session.address, session.worker, error.reason)
-        self._log.debug("{peer} share rejected: {reason}", peer=session.connection.peer,
-                        reason=error.reason)
 
     # -- blocks -------------------------------------------------------------
 
