@@ -450,3 +450,45 @@ class BlockTests(SessionTestCase):
         self.harness.request(session, "mining.submit", REGTEST_P2WPKH, job.job_id, "00" * 8,
                              solution.ntime, solution.nonce)
         self.assertEqual(len(self.harness.source.submitted), 1)
+
+
+class VardiffSessionTests(SessionTestCase):
+    """Vardiff acts through the session, and a reconnecting worker starts where it left off."""
+
+    def _flood(self, session, connection, extranonce1: str, count: int) -> None:  # type: ignore[no-untyped-def]
+        job = last_job(connection)
+        target = target_for_difficulty(last_difficulty(connection))
+        for i in range(count):
+            self.harness.clock.advance(0.1)
+            solution = mine(job, extranonce1, f"{i:016x}", target)
+            self.harness.request(session, "mining.submit", REGTEST_P2WPKH, job.job_id,
+                                 solution.extranonce2, solution.ntime, solution.nonce)
+
+    def test_flood_raises_difficulty(self) -> None:
+        """a miner far faster than the target share rate gets a higher difficulty quickly"""
+        session, connection, extranonce1, _ = self.harness.working_session()
+        start = last_difficulty(connection)
+        self._flood(session, connection, extranonce1, 20)
+        self.assertGreater(last_difficulty(connection), start)
+        self.assertLessEqual(last_difficulty(connection),
+                             difficulty_for_target(bits_to_target(HARD_BITS)))
+
+    def test_reconnect_memory(self) -> None:
+        """a worker that reconnects starts at the difficulty it had when it left"""
+        session, connection, extranonce1, _ = self.harness.working_session()
+        self._flood(session, connection, extranonce1, 20)
+        learned = session.vardiff.difficulty if session.vardiff else None
+        session.connection_lost()
+        _, again, _, _ = self.harness.working_session()
+        self.assertEqual(last_difficulty(again), learned)
+
+    def test_idle_miner_difficulty_lowered(self) -> None:
+        """a miner sending nothing has its difficulty lowered by the pool's housekeeping"""
+        harness = PoolHarness(self.mktemp(), startdiff=0.001)
+        harness.source.push(make_template(bits=HARD_BITS, curtime=int(harness.clock.seconds())))
+        harness.pool.startService()
+        self.addCleanup(harness.pool.stopService)
+        _, connection, _, _ = harness.working_session()
+        self.assertEqual(last_difficulty(connection), 0.001)
+        harness.clock.pump([1.0] * 200)
+        self.assertLess(last_difficulty(connection), 0.001)
