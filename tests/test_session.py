@@ -492,3 +492,21 @@ class VardiffSessionTests(SessionTestCase):
         self.assertEqual(last_difficulty(connection), 0.001)
         harness.clock.pump([1.0] * 200)
         self.assertLess(last_difficulty(connection), 0.001)
+
+
+class FutureWitnessTests(SessionTestCase):
+    """Later witness versions decode (BIP350) and are accepted, with a loud warning."""
+
+    def test_v2_address_warned(self) -> None:
+        """a v2 witness address authorizes, its script is paid, and a warning is logged"""
+        from twisted.logger import capturedLogs
+
+        from tbgpool.testing import encode_segwit_address
+
+        address = encode_segwit_address("bcrt", 2, bytes(range(16)))
+        session, _ = self.harness.connect()
+        self.harness.request(session, "mining.subscribe")
+        with capturedLogs() as events:
+            self.assertIs(self.harness.request(session, "mining.authorize", address, "x"), True)
+        self.assertEqual(session.payout_script, b"\x52\x10" + bytes(range(16)))
+        self.assertTrue(any("no spending rules" in e.get("log_format", "") for e in events))

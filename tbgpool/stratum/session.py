@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from tbgpool.address import decode_address
+from tbgpool.address import parse_address
 from tbgpool.difficulty import DIFF1_TARGET, hash_difficulty, target_for_difficulty
 from tbgpool.errors import AddressError
 from tbgpool.extranonce import ExtranonceExhausted
@@ -146,9 +146,19 @@ class StratumSession:
         if network is None:
             raise invalid("Pool has no work yet; try again shortly", "no_work")
         try:
-            script = decode_address(address, network)
+            payout = parse_address(address, network)
         except AddressError as e:
             raise StratumError(24, f"Invalid payout address: {e}", "bad_address") from e
+        script = payout.script_pubkey
+        if payout.address_type == "witness_unknown" and self.address is None:
+            # Valid by BIP350, but no soft fork gives these programs meaning yet:
+            # whoever sees the output can spend it. The miner chose it; say so loudly.
+            self._log.warn(
+                "{peer} mines to {address}, a witness version with no spending rules yet: "
+                "anyone could take a block reward paid there",
+                peer=self.connection.peer,
+                address=address,
+            )
         if self.address is not None and address != self.address:
             raise invalid(
                 "This connection already mines for another address; open a new connection",
