@@ -1,0 +1,201 @@
+"""The Stratum listeners: ``serverurl`` entries, Twisted endpoint strings and bind conflicts."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import NamedTuple
+
+from tbgpool.config.addresses import PORT_DIGITS, split_host_port
+from tbgpool.config.checks import ABSENT, check_string, check_unix_socket_path, show, wrong_type
+from tbgpool.config.model import PoolConfig
+from tbgpool.config.section import Section
+from tbgpool.errors import ConfigError
+
+_MAX_LISTEN_BACKLOG = 65535
+
+
+class Bind(NamedTuple):
+    """What a listener binds: a TCP address and port, or a Unix socket path."""
+
+    kind: str  # "tcp" or "unix"
+    address: str
+    port: int
+
+
+# Parameter names of Twisted's server endpoint parsers, in their positional order.
+_ENDPOINT_PARAMETERS = {
+    "tcp": ("port", "interface", "backlog"),
+    "tcp6": ("port", "backlog", "interface"),
+    "ssl": (
+        "port",
+        "privateKey",
+        "certKey",
+        "sslmethod",
+        "interface",
+        "backlog",
+        "extraCertChain",
+        "dhParameters",
+    ),
+    "unix": ("address", "mode", "backlog", "lockfile"),
+}
+
+
+def _split_endpoint(text: str, path: str) -> list[tuple[str | None, str]]:
+    """Tokenize as Twisted does: ':' separates, the first '=' names an argument, '\\' escapes."""
+    items: list[tuple[str | None, str]] = []
+    name: str | None = None
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, None)
+            if escaped is None:
+                raise ConfigError(path, "endpoint string ends with a lone backslash")
+            current.append(escaped)
+        elif char == ":":
+            items.append((name, "".join(current)))
+            name, current = None, []
+        elif char == "=" and name is None:
+            name, current = "".join(current), []
+        else:
+            current.append(char)
+    items.append((name, "".join(current)))
+    return items
+
+
+def _endpoint_arguments(text: str, path: str) -> tuple[str, dict[str, str]]:
+    """The endpoint type and its arguments by name; ConfigError for what Twisted would refuse."""
+    items = _split_endpoint(text, path)
+    kind = items[0][1]
+    parameters = _ENDPOINT_PARAMETERS[kind]
+    arguments: dict[str, str] = {}
+    positional = 0
+    for name, value in items[1:]:
+        if name is None:
+            if positional >= len(parameters):
+                raise ConfigError(path, f"too many positional arguments for a {kind} endpoint")
+            name = parameters[positional]
+            positional += 1
+        elif name not in parameters:
+            raise ConfigError(
+                path,
+                f"unknown {kind} endpoint argument {show(name, 40)} "
+                f"(known: {', '.join(parameters)})",
+            )
+        if name in arguments:
+            raise ConfigError(path, f"endpoint argument {name!r} given twice")
+        arguments[name] = value
+    return kind, arguments
+
+
+def _check_endpoint_string(text: str, path: str) -> Bind:
+    """Validate a Twisted server endpoint string (tcp, tcp6, ssl, unix); returns what it binds."""
+    kind, arguments = _endpoint_arguments(text, path)
+    backlog = arguments.get("backlog")
+    if backlog is not None and (
+        not PORT_DIGITS.fullmatch(backlog) or not 1 <= int(backlog) <= _MAX_LISTEN_BACKLOG
+    ):
+        raise ConfigError(path, f"backlog must be between 1 and {_MAX_LISTEN_BACKLOG}")
+    if kind == "unix":
+        address = arguments.get("address", "")
+        if not address:
+            raise ConfigError(
+                path, "a unix endpoint needs a socket path, as in unix:/run/tbgpool.sock"
+            )
+        check_unix_socket_path(address, path)
+        if not re.fullmatch(r"[0-7]{1,4}", arguments.get("mode", "666")):
+            raise ConfigError(path, "mode must be an octal file mode such as 660")
+        if arguments.get("lockfile", "1") not in ("0", "1"):
+            raise ConfigError(path, "lockfile must be 0 or 1")
+        return Bind("unix", address, 0)
+    port = arguments.get("port")
+    if port is None or not PORT_DIGITS.fullmatch(port) or int(port) > 65535:
+        raise ConfigError(path, f"a {kind} endpoint needs a port between 0 and 65535")
+    interface = arguments.get("interface", "::" if kind == "tcp6" else "0.0.0.0") or "0.0.0.0"
+    try:
+        interface = str(ipaddress.ip_address(interface))
+    except ValueError:
+        raise ConfigError(path, f"interface must be an IP address, got {show(interface)}") from None
+    if kind == "ssl":
+        if not arguments.get("privateKey"):
+            raise ConfigError(path, "an ssl endpoint needs privateKey=<PEM file>")
+        for name in ("certKey", "sslmethod", "extraCertChain", "dhParameters"):
+            if name in arguments and not arguments[name]:
+                raise ConfigError(path, f"{name} must not be empty")
+    return Bind("tcp", interface, int(port))
+
+
+def _escape_endpoint_value(value: str) -> str:
+    """Quote a value for an endpoint string: backslash and colon get a backslash."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def listener(entry: str, path: str) -> tuple[str, Bind]:
+    """One serverurl entry as (Twisted endpoint string, what it binds)."""
+    prefix = entry.split(":", 1)[0]
+    if prefix.lower() in _ENDPOINT_PARAMETERS and ":" in entry:
+        if prefix != prefix.lower():
+            # Twisted looks endpoint types up in lower case only.
+            raise ConfigError(path, f"write the endpoint type in lower case: {prefix.lower()}:")
+        return entry, _check_endpoint_string(entry, path)
+    host, port = split_host_port(entry, path, '"host:port" or "[IPv6]:port"', False, 0)
+    address = ipaddress.ip_address(host)
+    if address.version == 4:
+        return f"tcp:{port}:interface={host}", Bind("tcp", str(address), port)
+    return f"tcp6:{port}:interface={_escape_endpoint_value(host)}", Bind("tcp", str(address), port)
+
+
+def _binds_overlap(a: Bind, b: Bind) -> bool:
+    """Whether two listeners would fight over the same socket address."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "unix":
+        return a.address == b.address
+    if a.port == 0 or a.port != b.port:
+        return False
+    if a.address == b.address or "::" in (a.address, b.address):
+        return True
+    for wildcard, other in ((a, b), (b, a)):
+        if wildcard.address == "0.0.0.0" and ":" not in other.address:
+            return True
+    return False
+
+
+def check_no_conflicts(binds: list[tuple[str, Bind]]) -> None:
+    """Refuse two listeners on the same address and port (or the same socket path)."""
+    for index, (path, bind) in enumerate(binds):
+        for earlier_path, earlier in binds[:index]:
+            if _binds_overlap(earlier, bind):
+                raise ConfigError(path, f"listens on the same address as {earlier_path}")
+
+
+def parse_serverurl(top: Section) -> tuple[tuple[str, ...], list[tuple[str, Bind]]]:
+    """The Stratum listeners (an array, or one string as ckpool also accepts)."""
+    value = top.get("serverurl")
+    if value is ABSENT:
+        entries: list[object] = ["127.0.0.1:3333"]
+        paths = ["serverurl"]
+    elif isinstance(value, str):
+        entries, paths = [value], ["serverurl"]
+    elif isinstance(value, list):
+        if not value:
+            raise ConfigError("serverurl", "must list at least one listener")
+        entries = value
+        paths = [f"serverurl[{index}]" for index in range(len(value))]
+    else:
+        raise wrong_type("serverurl", "an array of strings", value)
+    checked: list[str] = []
+    binds: list[tuple[str, Bind]] = []
+    for entry, path in zip(entries, paths, strict=True):
+        text = check_string(entry, path)
+        binds.append((path, listener(text, path)[1]))
+        checked.append(text)
+    return tuple(checked), binds
+
+
+def server_endpoints(config: PoolConfig) -> list[str]:
+    """The serverurl entries as Twisted server endpoint strings, in order."""
+    return [
+        listener(entry, f"serverurl[{index}]")[0] for index, entry in enumerate(config.serverurl)
+    ]

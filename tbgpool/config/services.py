@@ -1,0 +1,86 @@
+"""The side services: the events socket, the Prometheus endpoint and the rate limits."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from tbgpool.config.checks import check_file_path, check_string, check_unix_socket_path, show
+from tbgpool.config.keys import EVENTS_KEYS, METRICS_KEYS, RATE_LIMIT_COUNT_KEYS, RATE_LIMITS_KEYS
+from tbgpool.config.model import EVENT_TYPES, EventsConfig, MetricsConfig, RateLimitsConfig
+from tbgpool.config.section import Section
+from tbgpool.errors import ConfigError
+
+
+def parse_events(top: Section) -> EventsConfig:
+    """The events socket: on/off, its path, and which event types it carries."""
+    section = top.section("events", EVENTS_KEYS)
+    socket_path = check_unix_socket_path(
+        check_file_path(
+            section.string("socket_path", EventsConfig.socket_path), "events.socket_path"
+        ),
+        "events.socket_path",
+    )
+    raw_include = section.array("include")
+    include: tuple[str, ...] = EVENT_TYPES
+    if raw_include is not None:
+        chosen: list[str] = []
+        for index, item in enumerate(raw_include):
+            path = f"events.include[{index}]"
+            name = check_string(item, path)
+            if name not in EVENT_TYPES:
+                raise ConfigError(
+                    path, f"unknown event type {show(name)} (known: {', '.join(EVENT_TYPES)})"
+                )
+            if name in chosen:
+                raise ConfigError(path, f"duplicates events.include[{chosen.index(name)}]")
+            chosen.append(name)
+        include = tuple(chosen)
+    return EventsConfig(
+        enabled=section.boolean("enabled", False), socket_path=socket_path, include=include
+    )
+
+
+def parse_metrics(top: Section) -> MetricsConfig:
+    """The Prometheus endpoint: on/off, address, port and URL path."""
+    section = top.section("metrics", METRICS_KEYS)
+    path = section.string("path", "/metrics")
+    if (
+        not path.startswith("/")
+        or not all(0x21 <= ord(c) <= 0x7E for c in path)
+        or ("?" in path or "#" in path)
+    ):
+        raise ConfigError(
+            "metrics.path",
+            f'must start with "/" and be printable ASCII without spaces, "?" or "#", got {show(path)}',
+        )
+    bind = section.string("bind", "127.0.0.1")
+    try:
+        bind = str(ipaddress.ip_address(bind))
+    except ValueError:
+        raise ConfigError("metrics.bind", f"must be an IP address, got {show(bind)}") from None
+    return MetricsConfig(
+        enabled=section.boolean("enabled", False),
+        port=section.integer("port", 9100, 1, 65535),
+        path=path,
+        bind=bind,
+    )
+
+
+def parse_rate_limits(top: Section) -> RateLimitsConfig:
+    """Per-IP and per-connection limits, and the networks exempt from them."""
+    section = top.section("rate_limits", RATE_LIMITS_KEYS)
+    defaults = RateLimitsConfig()
+    counts = {key: section.integer(key, getattr(defaults, key), 1) for key in RATE_LIMIT_COUNT_KEYS}
+    exempt: list[str] = []
+    for index, item in enumerate(section.array("exempt") or []):
+        path = f"rate_limits.exempt[{index}]"
+        text = check_string(item, path)
+        try:
+            network = str(ipaddress.ip_network(text, strict=True))
+        except ValueError as e:
+            reason = "has host bits set" if "host bits" in str(e) else "is not an IP network"
+            raise ConfigError(path, f"{show(text)} {reason} (CIDR such as 10.0.0.0/8)") from None
+        if network in exempt:
+            raise ConfigError(path, f"duplicates rate_limits.exempt[{exempt.index(network)}]")
+        exempt.append(network)
+    return RateLimitsConfig(**counts, exempt=tuple(exempt))
