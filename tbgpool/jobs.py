@@ -168,11 +168,13 @@ class JobBook:
         """Make the current job from ``template``; clean when the previous hash changed."""
         previous = self.current
         reissue = previous is not None and previous.template is template
-        clean = (
+        new_tip = (
             previous is None
-            or (template.clean and not reissue)
             or previous.template.previous_block_hash != template.previous_block_hash
         )
+        # A template the source marks clean (first after a reconnect) tells miners to
+        # drop old work, but work on the same tip stays valid: only a new tip is stale.
+        clean = new_tip or (template.clean and not reissue)
         if previous is not None and reissue:
             coinbase = previous.coinbase
             branch = previous.branch
@@ -194,7 +196,7 @@ class JobBook:
             ntime=max(template.curtime if ntime is None else ntime, template.mintime),
             clean=clean,
         )
-        if clean:
+        if new_tip:
             for old in self._jobs.values():
                 if old.stale_since is None:
                     old.stale_since = now

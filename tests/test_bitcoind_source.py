@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 
 from tbgpool.bitcoind.rpc import BitcoindRPC
 from tbgpool.bitcoind.rpcserver import make_rpc_site
-from tbgpool.bitcoind.source import BitcoindTemplateSource
+from tbgpool.bitcoind.source import FAILURES_BEFORE_FAILOVER, BitcoindTemplateSource
 from tbgpool.errors import RPCError, RPCUnavailable
 from tbgpool.interfaces import IBitcoinRPC, ITemplateConsumer, ITemplateSource
 from tbgpool.template import BlockTemplate
@@ -373,11 +373,11 @@ class FailoverTests(SourceTestCase):
     """Outages, round-robin failover and back-off."""
 
     def test_failover_to_next_node(self) -> None:
-        """An unreachable node makes the source switch to the next one at once."""
+        """A node that keeps failing makes the source switch to the next one."""
         self.make(count=2)
         first, second = self.nodes
         first.down = True
-        self.advance(0.1)
+        self.advance(0.1 * FAILURES_BEFORE_FAILOVER)
         self.run_due_calls()
         self.assertIs(self.source.backend, second)
         self.assertTrue(self.source.connected)
@@ -412,7 +412,9 @@ class FailoverTests(SourceTestCase):
         times = [
             t - start for t, method, _ in node.calls if method == "getblockchaininfo" and t >= start
         ]
-        self.assertEqual([round(t, 1) for t in times], [1.1, 3.1])
+        detected = 0.1 * FAILURES_BEFORE_FAILOVER
+        self.assertEqual([round(t, 1) for t in times],
+                         [round(detected + 1, 1), round(detected + 3, 1)])
 
     def test_outage_reported_once(self) -> None:
         """A long outage is reported once; recovery once; the next template is clean."""
@@ -434,6 +436,20 @@ class FailoverTests(SourceTestCase):
         self.source.refresh()
         self.assertFalse(self.consumer.templates[-1].clean)
 
+    def test_one_failed_poll_is_not_an_outage(self) -> None:
+        """a single failed call (a busy node's 503, one timeout) keeps the node and its work"""
+        self.make()
+        node = self.nodes[0]
+        templates = len(self.consumer.templates)
+        node.errors["getbestblockhash"] = RPCUnavailable("HTTP 503: Work queue depth exceeded")
+        self.advance(0.1 * (FAILURES_BEFORE_FAILOVER - 1))
+        del node.errors["getbestblockhash"]
+        self.advance(1)
+        self.assertTrue(self.source.connected)
+        self.assertEqual(self.consumer.statuses, [])
+        self.assertEqual(node.methods().count("getblockchaininfo"), 1)
+        self.assertEqual(len(self.consumer.templates), templates)
+
     def test_status_before_template(self) -> None:
         """On recovery, backendStatusChanged(True) comes before the clean template."""
         self.make()
@@ -449,7 +465,7 @@ class FailoverTests(SourceTestCase):
 
         self.source.addConsumer(Ordered())
         self.nodes[0].down = True
-        self.advance(0.1)
+        self.advance(0.1 * FAILURES_BEFORE_FAILOVER)
         self.nodes[0].down = False
         self.advance(2)
         self.assertEqual(events, [("status", False), ("status", True), ("template", True)])
@@ -476,8 +492,9 @@ class FailoverTests(SourceTestCase):
         self.make(count=2)
         first, second = self.nodes
         first.errors["getblocktemplate"] = RPCError(-10, "Bitcoin Core is in initial sync")
-        self.source.refresh()
-        self.run_due_calls()
+        for _ in range(FAILURES_BEFORE_FAILOVER):
+            self.source.refresh()
+            self.run_due_calls()
         self.assertIs(self.source.backend, second)
         self.assertTrue(self.source.connected)
 
@@ -487,7 +504,7 @@ class FailoverTests(SourceTestCase):
         first, second = self.nodes
         second.chain = "test"
         first.down = True
-        self.advance(0.1)
+        self.advance(0.1 * FAILURES_BEFORE_FAILOVER)
         self.run_due_calls()
         self.assertNotIn("getblocktemplate", second.methods())
         self.assertFalse(self.source.connected)
@@ -505,10 +522,13 @@ class FailoverTests(SourceTestCase):
         self.source.refresh()
         self.advance(0.1)
         self.assertEqual(sorted(first.pending_methods()), ["getbestblockhash", "getblocktemplate"])
-        _, poll = first.pending.pop(first.pending_methods().index("getbestblockhash"))
         with capturedLogs() as events:
-            poll.errback(RPCUnavailable("timed out"))
-            self.run_due_calls()
+            for attempt in range(FAILURES_BEFORE_FAILOVER):
+                if attempt:
+                    self.advance(0.1)
+                _, poll = first.pending.pop(first.pending_methods().index("getbestblockhash"))
+                poll.errback(RPCUnavailable("timed out"))
+                self.run_due_calls()
         # The abandoned getblocktemplate was cancelled, and that is not reported as its failure.
         self.assertEqual([e for e in events if e["log_level"] == LogLevel.error], [])
         self.assertIs(self.source.backend, second)
@@ -545,7 +565,7 @@ class FailoverTests(SourceTestCase):
         self.assertTrue(self.source.connected)
         node.down = True
         del node.call
-        self.advance(0.1)
+        self.advance(0.1 * FAILURES_BEFORE_FAILOVER)
         self.assertFalse(self.source.connected)
 
     def test_stop(self) -> None:

@@ -207,8 +207,9 @@ class JobBookTests(SynchronousTestCase):
     def test_source_can_force_clean(self) -> None:
         """a template marked clean (first after an outage) makes a clean job on the same tip"""
         book = JobBook(b"/t/", 12)
-        book.add(make_template(), 0.0)
+        first = book.add(make_template(), 0.0)
         self.assertTrue(book.add(make_template(clean=True), 1.0).clean)
+        self.assertFalse(first.stale)  # same tip: shares on it are still good
 
     def test_reissue_of_clean_template_is_not_clean(self) -> None:
         """re-issuing the same template (newer ntime) is never clean, even if it came clean"""

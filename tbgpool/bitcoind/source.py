@@ -40,6 +40,12 @@ def gbt_params() -> list[object]:
     return [{"rules": ["segwit"]}]
 
 
+#: A connected node is given up only after this many failed calls in a row: a busy
+#: Core answers 503 ("Work queue depth exceeded") and one timeout is not an outage.
+#: Giving up too eagerly forces clean work on miners for nothing.
+FAILURES_BEFORE_FAILOVER = 3
+
+
 _BLOCK_HASH = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
@@ -99,6 +105,7 @@ class BitcoindTemplateSource(service.Service):
         # A tip whose template was unusable: the poll does not re-ask for it.
         self._stale_tip: str | None = None
         self._failures = 0  # failed connection attempts since the last success
+        self._call_failures = 0  # failed calls in a row to the connected node
         self._failing_since: float | None = None
         self._outage_reported = False
         self._need_clean = True
@@ -269,6 +276,7 @@ class BitcoindTemplateSource(service.Service):
     def _mark_connected(self) -> None:
         self.connected = True
         self._failures = 0
+        self._call_failures = 0
         self._backoff_s = self._backoff_initial_s
         self._last_poll_error = None
         node = self.backend
@@ -304,6 +312,7 @@ class BitcoindTemplateSource(service.Service):
 
     def _got_template(self, connecting: bool, result: Any) -> None:
         self._gbt_in_flight = False
+        self._call_failures = 0
         template = self._parse_template(result)
         if template is None:
             if connecting:
@@ -318,8 +327,11 @@ class BitcoindTemplateSource(service.Service):
 
     def _template_failed(self, connecting: bool, failure: Failure) -> None:
         self._gbt_in_flight = False
-        if connecting or is_outage(failure):
+        if connecting:
             self._backend_failed(f"getblocktemplate: {_describe(failure)}")
+            return
+        if is_outage(failure):
+            self._call_failed(f"getblocktemplate: {_describe(failure)}")
             return
         self._log.error(
             "getblocktemplate failed on {node}: {error}",
@@ -385,6 +397,7 @@ class BitcoindTemplateSource(service.Service):
 
     def _got_best_hash(self, best: Any) -> None:
         self._poll_in_flight = False
+        self._call_failures = 0
         if not isinstance(best, str) or not _BLOCK_HASH.match(best):
             self._poll_error(f"getbestblockhash returned {str(best)[:80]!r}")
             return
@@ -404,9 +417,19 @@ class BitcoindTemplateSource(service.Service):
     def _best_hash_failed(self, failure: Failure) -> None:
         self._poll_in_flight = False
         if is_outage(failure):
-            self._backend_failed(f"getbestblockhash: {_describe(failure)}")
+            self._call_failed(f"getbestblockhash: {_describe(failure)}")
         else:
             self._poll_error(f"getbestblockhash: {_describe(failure)}")
+
+    def _call_failed(self, reason: str) -> None:
+        """A call to the connected node failed: fail over only when it keeps failing."""
+        self._call_failures += 1
+        if self._call_failures >= FAILURES_BEFORE_FAILOVER:
+            self._call_failures = 0
+            self._backend_failed(f"{reason} ({FAILURES_BEFORE_FAILOVER} failures in a row)")
+        else:
+            self._log.warn("node {node} call failed ({count} in a row): {reason}",
+                           node=self.backend.name, count=self._call_failures, reason=reason)
 
     def _poll_error(self, message: str) -> None:
         # Logged once per distinct error, not ten times a second.
