@@ -17,6 +17,8 @@ from tbgpool.coinbase import CoinbaseTemplate
 from tbgpool.difficulty import bits_to_target, difficulty_for_target
 from tbgpool.template import BlockTemplate
 
+#: Version bits never rolled: the top three keep BIP9's 001 prefix.
+NEVER_ROLLED = 0xE0000000
 #: Jobs of the current chain tip kept for late shares.
 MAX_LIVE_JOBS = 32
 #: How long jobs of a replaced tip are kept: a share on them is stale, but one
@@ -74,6 +76,7 @@ class Job:
     created_at: float
     ntime: int
     clean: bool
+    rollable_mask: int = 0  #: version bits miners may roll; cleared in the advertised version
     prevhash: bytes = field(init=False)  #: internal byte order, as in the header
     prevhash_stratum: str = field(init=False)
     branch_concat: bytes = field(init=False)
@@ -94,8 +97,14 @@ class Job:
 
     @property
     def version(self) -> int:
-        """The block version the template asks for."""
-        return self.template.version
+        """The version miners are sent: the template's, with the rollable bits cleared.
+
+        BIP320 leaves bits 13-28 to version rolling, but a template may set one of
+        them (Core's regtest signals its test deployment on bit 28). Clearing them
+        makes BIP310's replacement rule, ``(version & ~mask) | (bits & mask)``, and
+        the XOR rule some firmware (ESP-Miner) uses give the same header.
+        """
+        return self.template.version & ~self.rollable_mask
 
     @property
     def bits(self) -> int:
@@ -152,11 +161,14 @@ class Job:
 class JobBook:
     """The live jobs: builds them from templates, numbers them, expires old ones."""
 
-    def __init__(self, pool_tag: bytes, extranonce_size: int) -> None:
+    def __init__(
+        self, pool_tag: bytes, extranonce_size: int, version_mask: int = 0, first_id: int = 1
+    ) -> None:
         self._pool_tag = pool_tag
         self._extranonce_size = extranonce_size
+        self._rollable_mask = version_mask & ~NEVER_ROLLED
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._next_id = 1
+        self._next_id = max(1, first_id & 0xFFFFFFFF)
         self.current: Job | None = None
 
     def _new_id(self) -> str:
@@ -195,6 +207,7 @@ class JobBook:
             created_at=now,
             ntime=max(template.curtime if ntime is None else ntime, template.mintime),
             clean=clean,
+            rollable_mask=self._rollable_mask,
         )
         if new_tip:
             for old in self._jobs.values():

@@ -45,13 +45,19 @@ class Pool(service.Service):
         stats: StatsBook,
         submitter: BlockSubmitter,
         extranonce_start: int = 0,
+        first_job_id: int = 1,
     ) -> None:
         self.clock = clock
         self.config = config
         self.source = source
         self.stats = stats
         self.submitter = submitter
-        self.jobs = JobBook(config.btcsig.encode("ascii"), config.nonce1length + config.nonce2length)
+        self.jobs = JobBook(
+            config.btcsig.encode("ascii"),
+            config.nonce1length + config.nonce2length,
+            version_mask=config.version_mask,
+            first_id=first_job_id,
+        )
         self.extranonces = ExtranonceAllocator(clock, config.nonce1length, start=extranonce_start)
         self.memory = DifficultyMemory(clock, config.vardiff.reconnect_memory_ttl_s)
         self.sessions: set[StratumSession] = set()
@@ -180,10 +186,10 @@ class Pool(service.Service):
         assert session.address is not None
         self.stats.share_accepted(session.address, worker, credited, share_difficulty)
 
-    def share_rejected(self, session: StratumSession, error: StratumError) -> None:
-        """Count a rejected share against its user, when there is one."""
+    def share_rejected(self, session: StratumSession, worker: str, error: StratumError) -> None:
+        """Count a rejected share against its user and worker, when there is one."""
         if session.address is not None:
-            self.stats.share_rejected(session.address, session.worker, error.reason)
+            self.stats.share_rejected(session.address, worker, error.reason)
 
     # -- blocks -------------------------------------------------------------
 

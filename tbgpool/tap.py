@@ -94,6 +94,8 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
     pool = Pool(
         reactor, config, source, stats, submitter,
         extranonce_start=int.from_bytes(os.urandom(8), "big"),
+        # Job ids differ across restarts, so a share for a pre-restart job is "not found".
+        first_job_id=int.from_bytes(os.urandom(4), "big"),
     )
     source.addConsumer(pool)
     pool.setServiceParent(top)

@@ -196,6 +196,19 @@ class ConnectTests(SourceTestCase):
         self.assertIs(self.source.backend, node)
         self.assertEqual(self.consumer.statuses, [])
 
+    def test_signet_rule(self) -> None:
+        """on signet getblocktemplate also names the signet rule, as Core requires"""
+        self.clock = task.Clock()
+        node = FakeNode(self.clock, "node0", chain="signet")
+        self.nodes = [node]
+        self.source = BitcoindTemplateSource(self.clock, self.nodes)
+        self.consumer = Consumer()
+        self.source.addConsumer(self.consumer)
+        self.source.startService()
+        self.addCleanup(self.stop)
+        self.assertEqual(node.calls[1][2], [{"rules": ["segwit", "signet"]}])
+        self.assertEqual(self.consumer.templates[0].network, "signet")
+
     def test_other_networks(self) -> None:
         """The chain name from getblockchaininfo becomes the templates' network."""
         self.make(start=False)

@@ -510,3 +510,79 @@ class FutureWitnessTests(SessionTestCase):
             self.assertIs(self.harness.request(session, "mining.authorize", address, "x"), True)
         self.assertEqual(session.payout_script, b"\x52\x10" + bytes(range(16)))
         self.assertTrue(any("no spending rules" in e.get("log_format", "") for e in events))
+
+
+class RolledTemplateBitsTests(SessionTestCase):
+    """A template that sets a bit inside the rolling mask (Core's regtest sets bit 28)."""
+
+    def setUp(self) -> None:
+        self.harness = PoolHarness(self.mktemp())
+        template = make_template(bits=HARD_BITS, curtime=int(self.harness.clock.seconds()))
+        from dataclasses import replace
+
+        self.template = replace(template, version=0x30000000)
+        self.harness.source.push(self.template)
+
+    def test_advertised_version_clears_rollable_bits(self) -> None:
+        """miners are sent the version with the rollable bits cleared"""
+        _, connection, _, _ = self.harness.working_session(configure_mask="ffffffff")
+        self.assertEqual(last_job(connection).version, "20000000")
+
+    def test_xor_and_replacement_conventions_agree(self) -> None:
+        """ESP-Miner's XOR delta and BIP310's replacement bits give the same accepted header"""
+        session, connection, extranonce1, _ = self.harness.working_session(
+            configure_mask="ffffffff")
+        job = last_job(connection)
+        target = target_for_difficulty(last_difficulty(connection))
+        solution = mine(job, extranonce1, "00" * 8, target, version_bits=0x00002000)
+        job_version = int(job.version, 16)
+        xor_delta = (job_version ^ 0x20002000) & 0x1FFFE000
+        self.assertEqual(xor_delta, 0x00002000)
+        self.assertIs(self.harness.request(session, "mining.submit", REGTEST_P2WPKH, job.job_id,
+                                           solution.extranonce2, solution.ntime, solution.nonce,
+                                           f"{xor_delta:08x}"), True)
+
+
+class BoundsTests(SessionTestCase):
+    """Per-connection and per-job state stays bounded; rejects land on the right worker."""
+
+    def test_worker_cap(self) -> None:
+        """one connection may authorize at most MAX_WORKERS_PER_CONNECTION usernames"""
+        from tbgpool.stratum.session import MAX_WORKERS_PER_CONNECTION
+
+        session, _ = self.harness.connect()
+        self.harness.request(session, "mining.subscribe")
+        for i in range(MAX_WORKERS_PER_CONNECTION):
+            self.harness.request(session, "mining.authorize", f"{REGTEST_P2WPKH}.w{i}", "x")
+        error = self.assertRaises(StratumError, self.harness.request, session, "mining.authorize",
+                                  f"{REGTEST_P2WPKH}.one-too-many", "x")
+        self.assertIn("Too many workers", error.message)
+        self.assertEqual(len(session.usernames), MAX_WORKERS_PER_CONNECTION)
+
+    def test_low_difficulty_junk_not_remembered(self) -> None:
+        """rejected shares do not grow the job's duplicate set"""
+        session, connection, _, _ = self.harness.working_session()
+        job = last_job(connection)
+        for nonce in range(200):
+            try:
+                self.harness.request(session, "mining.submit", REGTEST_P2WPKH, job.job_id,
+                                     "00" * 8, job.ntime, f"{nonce:08x}")
+            except StratumError as e:
+                self.assertEqual(e.code, 23)
+        live = self.harness.pool.jobs.get(job.job_id)
+        assert live is not None
+        user = self.harness.stats.user(REGTEST_P2WPKH)
+        assert user is not None
+        self.assertEqual(len(live._seen), user.shares_accepted)
+
+    def test_reject_charged_to_named_worker(self) -> None:
+        """a rejected share counts against the worker named in the submit"""
+        session, connection, _, _ = self.harness.working_session(REGTEST_P2WPKH + ".a")
+        self.harness.request(session, "mining.authorize", REGTEST_P2WPKH + ".b", "x")
+        job = last_job(connection)
+        self.assertRaises(StratumError, self.harness.request, session, "mining.submit",
+                          REGTEST_P2WPKH + ".b", job.job_id, "00", job.ntime, "00000000")
+        user = self.harness.stats.user(REGTEST_P2WPKH)
+        assert user is not None
+        self.assertEqual(user.workers["b"].shares_rejected, 1)
+        self.assertNotIn("a", {n for n, w in user.workers.items() if w.shares_rejected})

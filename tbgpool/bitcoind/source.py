@@ -35,9 +35,13 @@ from tbgpool.template import NETWORKS, BlockTemplate
 NOT_READY_CODES = frozenset({-28, -10, -9})
 
 
-def gbt_params() -> list[object]:
-    """getblocktemplate's parameters (a fresh list each call: backends may keep it)."""
-    return [{"rules": ["segwit"]}]
+def gbt_params(network: str | None = None) -> list[object]:
+    """getblocktemplate's parameters (a fresh list each call: backends may keep it).
+
+    Core refuses a template on signet unless the "signet" rule is named too.
+    """
+    rules = ["segwit", "signet"] if network == "signet" else ["segwit"]
+    return [{"rules": rules}]
 
 
 #: A connected node is given up only after this many failed calls in a row: a busy
@@ -305,7 +309,7 @@ class BitcoindTemplateSource(service.Service):
         self._gbt_in_flight = True
         self._request(
             "getblocktemplate",
-            gbt_params(),
+            gbt_params(self.network),
             partial(self._got_template, connecting),
             partial(self._template_failed, connecting),
         )

@@ -22,7 +22,7 @@ from tbgpool.difficulty import DIFF1_TARGET, hash_difficulty, target_for_difficu
 from tbgpool.errors import AddressError
 from tbgpool.extranonce import ExtranonceExhausted
 from tbgpool.interfaces import IMinerConnection
-from tbgpool.jobs import Job
+from tbgpool.jobs import NEVER_ROLLED, Job
 from tbgpool.sha256 import share_hash
 from tbgpool.stratum import fields
 from tbgpool.stratum.errors import (
@@ -40,10 +40,10 @@ from tbgpool.vardiff import VardiffController
 if TYPE_CHECKING:
     from tbgpool.pool import Pool
 
-#: Version bits a miner may never roll: the top three keep BIP9's 001 prefix.
-NEVER_ROLLED = 0xE0000000
 #: How far ahead of the job's ntime a miner may roll ntime (ckpool's bound).
 NTIME_ROLL_S = 7000
+#: How many usernames (workers) one connection may authorize; farm proxies use many.
+MAX_WORKERS_PER_CONNECTION = 256
 #: How many jobs' difficulties a session remembers.
 _JOB_DIFFICULTY_MEMORY = 64
 
@@ -142,6 +142,11 @@ class StratumSession:
         assert isinstance(username, str)
         if username in self.usernames:
             return True
+        if len(self.usernames) >= MAX_WORKERS_PER_CONNECTION:
+            raise invalid(
+                f"Too many workers on this connection (at most {MAX_WORKERS_PER_CONNECTION})",
+                "too_many_workers",
+            )
         network = self.pool.network
         if network is None:
             raise invalid("Pool has no work yet; try again shortly", "no_work")
@@ -295,7 +300,8 @@ class StratumSession:
         try:
             return self._submit(params)
         except StratumError as e:
-            self.pool.share_rejected(self, e)
+            named = params[0] if params and isinstance(params[0], str) else None
+            self.pool.share_rejected(self, self.usernames.get(named or "", self.worker), e)
             raise
 
     def _submit(self, params: list[Any]) -> bool:
@@ -327,30 +333,46 @@ class StratumSession:
             payout.coinb1, self.extranonce1, extranonce2, payout.coinb2, job.branch_concat,
             version, job.prevhash, ntime, job.bits, nonce,
         )
-        if not job.first_seen(digest):
-            raise duplicate()
         value = int.from_bytes(digest, "little")
         share_difficulty = hash_difficulty(value)
+        # Integer comparison with the network target decides a block, before anything
+        # else can reject the share: a block on a stale job is still a block.
+        is_block = value <= job.network_target
+        if job.stale and not is_block:
+            raise stale()
+        credited = self._credited_difficulty(job, value, share_difficulty, is_block)
+        # Only shares that passed are remembered, so junk cannot grow the duplicate set.
+        if not job.first_seen(digest):
+            raise duplicate()
         worker = self.usernames[username]
-        if value <= job.network_target:
+        if is_block:
             self.pool.block_found(self, job, payout, extranonce2, version, ntime, nonce, digest,
                                   share_difficulty, worker)
-        elif job.stale:
-            raise stale()
-        return self._credit(job, value, share_difficulty, worker)
-
-    def _credit(self, job: Job, value: int, share_difficulty: float, worker: str) -> bool:
-        assert self.difficulty is not None and self.vardiff is not None
-        job_difficulty = self._job_difficulty.get(job.job_id, self.difficulty)
-        if value <= target_for_difficulty(job_difficulty):
-            credited = job_difficulty
-        elif self.difficulty < job_difficulty and value <= target_for_difficulty(self.difficulty):
-            credited = self.difficulty
-        else:
-            raise low_difficulty(share_difficulty, min(job_difficulty, self.difficulty))
         self.pool.share_accepted(self, worker, credited, share_difficulty)
+        assert self.vardiff is not None
         self.retarget(self.vardiff.share_accepted(credited, self.pool.clock.seconds()))
         return True
+
+    def _credited_difficulty(
+        self, job: Job, value: int, share_difficulty: float, is_block: bool
+    ) -> float:
+        """The difficulty a share is credited at, or StratumError(23) if it misses the target.
+
+        Shares are checked against the difficulty in force when their job was sent
+        (ckpool's rule); after a decrease the new, lower difficulty is accepted too,
+        for firmware that applies set_difficulty to the job in hand.
+        """
+        assert self.difficulty is not None
+        job_difficulty = self._job_difficulty.get(job.job_id, self.difficulty)
+        if value <= target_for_difficulty(job_difficulty):
+            return job_difficulty
+        if self.difficulty < job_difficulty and value <= target_for_difficulty(self.difficulty):
+            return self.difficulty
+        if is_block:
+            # Share difficulty is clamped to the network's, but float rounding can put
+            # the share target a hair below the network target.
+            return min(job_difficulty, job.network_difficulty)
+        raise low_difficulty(share_difficulty, min(job_difficulty, self.difficulty))
 
     def connection_lost(self) -> None:
         """The connection closed: release the extranonce, remember the difficulty."""
