@@ -107,6 +107,7 @@ class BlockSubmitter:
         retry_max_s: float = 30.0,
         retry_for_s: float = 3600.0,
         on_outcome: Callable[[BlockOutcome], None] | None = None,
+        max_in_flight: int = 2,
     ) -> None:
         self._clock = clock
         self._source = source
@@ -116,20 +117,26 @@ class BlockSubmitter:
         self._retry_for_s = retry_for_s
         self._on_outcome = on_outcome
         self.pending: dict[str, FoundBlock] = {}
+        # On regtest nearly every share is a block: never open more than a couple of
+        # submitblock calls at once (Core's RPC work queue answers 503 beyond it).
+        self._slots = defer.DeferredSemaphore(max_in_flight)
         os.makedirs(directory, exist_ok=True)
 
     def _path(self, block: FoundBlock) -> str:
         return os.path.join(self._directory, f"{block.height}-{block.block_hash}.json")
 
-    def _write(self, block: FoundBlock, status: str, **extra: Any) -> None:
+    def _write(self, block: FoundBlock, status: str, durable: bool = True, **extra: Any) -> None:
         record = {"version": 1, "status": status, **asdict(block), **extra}
         path = self._path(block)
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="ascii") as f:
             json.dump(record, f, sort_keys=True)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
+        if not durable:
+            return
         fd = os.open(self._directory, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -157,7 +164,11 @@ class BlockSubmitter:
             share_difficulty=block.share_difficulty,
         )
         self.pending[block.block_hash] = block
-        return self._attempt(block, 1, self._clock.seconds())
+        return self._queued(block)
+
+    def _queued(self, block: FoundBlock) -> defer.Deferred[BlockOutcome]:
+        """Submit (with retries) once one of the in-flight slots is free."""
+        return self._slots.run(self._attempt, block, 1, self._clock.seconds())
 
     def _attempt(self, block: FoundBlock, attempt: int, started: float) -> defer.Deferred[BlockOutcome]:
         d = defer.maybeDeferred(self._source.submitBlock, block.block_hex)
@@ -202,17 +213,26 @@ class BlockSubmitter:
         self.pending.pop(block.block_hash, None)
         status = "accepted" if accepted else "rejected"
         try:
-            self._write(block, status, result=result, attempts=attempts)
+            # The outcome is informational; only the pending record must be durable.
+            self._write(block, status, durable=False, result=result, attempts=attempts)
         except OSError:
             self._log.failure("could not record outcome of block {block_hash}",
                               block_hash=block.block_hash)
-        if accepted:
+        if accepted and result is None:
             self._log.warn(
-                "BLOCK ACCEPTED {block_hash} at height {height} for {address} ({result})",
+                "BLOCK ACCEPTED {block_hash} at height {height} for {address}",
                 block_hash=block.block_hash,
                 height=block.height,
                 address=block.address,
-                result=result or "ok",
+            )
+        elif accepted:
+            self._log.warn(
+                "block {block_hash} at height {height} for {address}: the node has it "
+                "({result}: valid, but not on its best chain now)",
+                block_hash=block.block_hash,
+                height=block.height,
+                address=block.address,
+                result=result,
             )
         else:
             self._log.error(
@@ -258,5 +278,5 @@ class BlockSubmitter:
             self._log.warn("resubmitting pending block {block_hash} at height {height}",
                            block_hash=block.block_hash, height=block.height)
             self.pending[block.block_hash] = block
-            deferreds.append(self._attempt(block, 1, self._clock.seconds()))
+            deferreds.append(self._queued(block))
         return deferreds

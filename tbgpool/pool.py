@@ -243,7 +243,8 @@ class Pool(service.Service):
     def _block_outcome(self, outcome: BlockOutcome) -> BlockOutcome:
         self.outcomes.append(outcome)
         del self.outcomes[:-100]
-        if outcome.accepted:
+        if outcome.accepted and outcome.result in (None, "duplicate"):
+            # "inconclusive" blocks are valid but off the best chain: no reset of the
+            # best-share race for them.
             self.stats.block_found()
-        self.source.refresh()
         return outcome

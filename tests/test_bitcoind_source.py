@@ -449,6 +449,19 @@ class FailoverTests(SourceTestCase):
         self.source.refresh()
         self.assertFalse(self.consumer.templates[-1].clean)
 
+    def test_block_notice_cuts_backoff_short(self) -> None:
+        """while backing off, a ZMQ block notice makes the source reconnect at once"""
+        self.make(backoff_initial_s=8.0, backoff_max_s=8.0)
+        node = self.nodes[0]
+        node.down = True
+        self.advance(1)
+        self.assertFalse(self.source.connected)
+        node.down = False
+        self.source.blockNotified(node.tip)
+        self.run_due_calls()
+        self.assertTrue(self.source.connected)
+        self.assertEqual(self.consumer.statuses, [False, True])
+
     def test_one_failed_poll_is_not_an_outage(self) -> None:
         """a single failed call (a busy node's 503, one timeout) keeps the node and its work"""
         self.make()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -162,3 +163,29 @@ class SubmitterTests(SynchronousTestCase):
         self.assertTrue(outcome.accepted)
         self.assertEqual(len(self.source.submitted), 1)
         self.assertEqual(len(self.flushLoggedErrors(NotADirectoryError)), 2)
+
+
+class ConcurrencyTests(SynchronousTestCase):
+    """A flood of blocks (regtest) never opens more than max_in_flight submitblock calls."""
+
+    def test_in_flight_bounded(self) -> None:
+        """ten blocks, two slots: two calls at a time, all ten answered in the end"""
+        clock = Clock()
+        calls: list[defer.Deferred[object]] = []
+
+        class SlowSource(FakeTemplateSource):
+            def submitBlock(self, block_hex: str) -> defer.Deferred[object]:
+                d: defer.Deferred[object] = defer.Deferred()
+                calls.append(d)
+                return d
+
+        submitter = BlockSubmitter(clock, SlowSource(), self.mktemp(), max_in_flight=2)
+        results = [submitter.submit(_found(f"{i:064x}")) for i in range(10)]
+        self.assertEqual(len(calls), 2)
+        answered = 0
+        while answered < len(calls):
+            calls[answered].callback(None)
+            answered += 1
+            self.assertLessEqual(len(calls) - answered, 2)
+        self.assertEqual(len(calls), 10)
+        self.assertTrue(all(self.successResultOf(r).accepted for r in results))

@@ -21,7 +21,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone, _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IResponse
 from zope.interface import implementer
@@ -82,6 +82,12 @@ def read_cookie(cookie_path: str) -> tuple[str, str]:
 def _basic_auth(user: str, password: str) -> bytes:
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}".encode("ascii")
+
+
+class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
+    """Twisted's pooled HTTP client factory without a log line per new connection."""
+
+    noisy = False
 
 
 @implementer(IBodyProducer)
@@ -217,6 +223,7 @@ class BitcoindRPC:
         self._max_response_bytes = max_response_bytes
         self._ids = itertools.count(1)
         self._pool = HTTPConnectionPool(reactor, persistent=True)
+        self._pool._factory = _QuietHTTP11ClientFactory
         self._pool.maxPersistentPerHost = 4
         self._pool.cachedConnectionTimeout = CACHED_CONNECTION_TIMEOUT_S
         self._pool.retryAutomatically = False

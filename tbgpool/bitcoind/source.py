@@ -139,6 +139,9 @@ class BitcoindTemplateSource(service.Service):
 
     def blockNotified(self, block_hash: str) -> None:
         """A node announced ``block_hash`` (ZMQ): refresh unless it is already our tip."""
+        if not self.connected:
+            self._reconnect_now("a block notification arrived")
+            return
         current = self.current
         if current is not None and str(block_hash).lower() == current.previous_block_hash.lower():
             return
@@ -237,6 +240,14 @@ class BitcoindTemplateSource(service.Service):
             return
         self.connected = False
         self._request("getblockchaininfo", [], self._got_chain_info, self._connect_failed)
+
+    def _reconnect_now(self, why: str) -> None:
+        """Evidence that a node is back: skip the rest of the back-off wait."""
+        if not self.running or self._retry_call is None or not self._retry_call.active():
+            return
+        self._retry_call.cancel()
+        self._log.info("reconnecting at once: {why}", why=why)
+        self._retry_call = self._clock.callLater(0, self._connect)
 
     def _connect_failed(self, failure: Failure) -> None:
         self._backend_failed(_describe(failure))
@@ -461,6 +472,8 @@ class BitcoindTemplateSource(service.Service):
                         node=node.name,
                         result=result or "accepted",
                     )
+                    if not self.connected:
+                        self._reconnect_now(f"{node.name} answered submitblock")
                     return None if result is None else str(result)
                 self._log.warn(
                     "submitblock to {node} failed: {error}", node=node.name, error=str(last_error)
