@@ -182,13 +182,17 @@ class StatsBook:
                 loaded += 1
         return loaded
 
-    def save_dirty(self) -> int:
-        """Write the users changed since they were last written; returns how many."""
-        return self._save(sorted(self._dirty))
+    def save_dirty(self, durable: bool = False) -> int:
+        """Write the users changed since they were last written; returns how many.
+
+        Periodic saves run on the reactor thread, so by default they skip fsync (a
+        write stays atomic); :meth:`save_all` at shutdown is durable.
+        """
+        return self._save(sorted(self._dirty), durable)
 
     def save_all(self) -> int:
-        """Write every user in memory; returns how many."""
-        return self._save(list(self._users))
+        """Write every user in memory, durably; returns how many."""
+        return self._save(list(self._users), True)
 
     def _active_user(self, address: str) -> UserStats:
         """The user of ``address``, created or read back if needed, marked active and dirty."""
@@ -261,15 +265,15 @@ class StatsBook:
                         self._dirty.add(address)
         return user
 
-    def _save(self, addresses: list[str]) -> int:
+    def _save(self, addresses: list[str], durable: bool) -> int:
         """Write the users of ``addresses`` that are in memory; returns how many were written."""
         written = 0
         for address in addresses:
             user = self._users.get(address)
-            if user is not None and self._write(user):
+            if user is not None and self._write(user, durable):
                 self._dirty.discard(address)
                 written += 1
-        if written:
+        if written and durable:
             try:
                 fsync_directory(self._directory)
             except OSError as e:
@@ -280,11 +284,11 @@ class StatsBook:
                 )
         return written
 
-    def _write(self, user: UserStats) -> bool:
+    def _write(self, user: UserStats, durable: bool = True) -> bool:
         """Write ``user``'s file atomically; False (logged) if that failed."""
         path = user_file_path(self._directory, user.address)
         try:
-            write_json_atomically(path, user.to_dict())
+            write_json_atomically(path, user.to_dict(), durable)
         except (OSError, ValueError) as e:
             self._log.error("stats: could not write {path}: {error}", path=path, error=e)
             return False

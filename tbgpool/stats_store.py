@@ -43,8 +43,12 @@ def user_file_path(directory: str, address: str) -> str:
     return os.path.join(directory, f"{address}.json")
 
 
-def write_json_atomically(path: str, data: object) -> None:
-    """Replace ``path`` by ``data`` as JSON: temporary file, flush, fsync, os.replace."""
+def write_json_atomically(path: str, data: object, durable: bool = True) -> None:
+    """Replace ``path`` by ``data`` as JSON: temporary file, flush, (fsync,) os.replace.
+
+    Without ``durable`` the rename still makes the write atomic (a reader sees the old
+    or the new file), but a power cut may lose the newest version.
+    """
     encoded = json.dumps(data, allow_nan=False, sort_keys=True, separators=(",", ":"))
     directory, name = os.path.split(path)
     temp_path = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
@@ -54,7 +58,8 @@ def write_json_atomically(path: str, data: object) -> None:
         with os.fdopen(fd, "wb") as temp_file:
             temp_file.write(encoded.encode("ascii"))
             temp_file.flush()
-            os.fsync(temp_file.fileno())
+            if durable:
+                os.fsync(temp_file.fileno())
         os.replace(temp_path, path)
     except BaseException:
         try:
