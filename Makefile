@@ -3,17 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 CONFIG ?= etc/tbgpool-dev.json
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 TESTS  ?= tests
 
 .PHONY: install run test lint typecheck bench clean
 
-# A virtualenv with the package installed in place (the cffi SHA-256 module is
-# built by the install). "compat" editable mode puts the repository on sys.path,
-# so twistd finds twisted/plugins/tbgpool_plugin.py.
+# A virtualenv with the package installed in place (the editable install builds
+# the cffi SHA-256 module into tbgpool/). The repository goes on PYTHONPATH so
+# twistd finds twisted/plugins/tbgpool_plugin.py, as it would in site-packages.
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml tbgpool/_sha256_build.py $(wildcard tbgpool/_sha256/*)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -94,6 +94,7 @@ def main() -> int:
         [twistd, "--pidfile=", "-n", "--logfile", os.path.join(workdir, "pool.log"),
          "tbgpool", "--config", config_path],
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
     )
     try:
         wait_for_port(port, 30)
