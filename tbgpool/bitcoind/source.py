@@ -77,8 +77,8 @@ class BitcoindTemplateSource(service.Service):
         backends: Sequence[IBitcoinRPC],
         update_interval_s: float = 30.0,
         blockpoll_s: float = 0.1,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 30.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 5.0,
     ) -> None:
         if not backends:
             raise ConfigError("btcd", "at least one node is required")
