@@ -227,3 +227,78 @@ class BroadcastTests(ProtocolTestCase):
         self.assertFalse(notifies[0][8])
         first_ntime = int(make_template(curtime=int(self.harness.clock.seconds()) - 31).curtime)
         self.assertGreater(int(notifies[0][7], 16), first_ntime)
+
+
+class EveryMethodTests(ProtocolTestCase):
+    """Every Stratum method over StringTransport, including a real share split at every byte."""
+
+    def _working(self) -> tuple[StratumProtocol, StringTransport, dict[str, Any]]:
+        proto, transport = self.connect()
+        proto.dataReceived(SETUP)
+        proto.dataReceived(b'{"id":5,"method":"mining.suggest_difficulty","params":[1e-6]}\n')
+        messages = self.messages(transport)
+        transport.clear()
+        state = {
+            "extranonce1": next(m for m in messages if m.get("id") == "xnsub")["result"][1],
+            "job": [m for m in messages if m.get("method") == "mining.notify"][-1]["params"],
+            "difficulty": [m for m in messages
+                           if m.get("method") == "mining.set_difficulty"][-1]["params"][0],
+        }
+        return proto, transport, state
+
+    def _submit_line(self, state: dict[str, Any], request_id: int, extranonce2: str) -> bytes:
+        from tbgpool.difficulty import target_for_difficulty
+        from tbgpool.testing import StratumJob, mine
+
+        job = StratumJob.from_params(state["job"])
+        solution = mine(job, state["extranonce1"], extranonce2,
+                        target_for_difficulty(state["difficulty"]), version_bits=0x00002000)
+        params = [REGTEST_P2WPKH + ".bitaxe", job.job_id, extranonce2, solution.ntime,
+                  solution.nonce, solution.version_bits]
+        return json.dumps({"id": request_id, "method": "mining.submit", "params": params}).encode()
+
+    def test_submit_split_at_every_byte(self) -> None:
+        """a real version-rolled share is accepted whatever the read boundaries"""
+        proto, transport, state = self._working()
+        for attempt in range(30):
+            line = self._submit_line(state, attempt, f"{attempt:016x}") + b"\n"
+            cut = 1 + (attempt * 7) % (len(line) - 1)
+            transport.clear()
+            proto.dataReceived(line[:cut])
+            self.assertEqual(transport.value(), b"")
+            proto.dataReceived(line[cut:])
+            [reply] = self.messages(transport)
+            self.assertEqual(reply, {"id": attempt, "result": True, "error": None})
+
+    def test_submit_errors(self) -> None:
+        """duplicate, bad extranonce2 and unknown job answered with 22, 20 and 21"""
+        proto, transport, state = self._working()
+        line = self._submit_line(state, 10, "00" * 8)
+        proto.dataReceived(line + b"\n" + line.replace(b'"id": 10', b'"id": 11') + b"\n")
+        replies = self.messages(transport)
+        self.assertEqual([r["result"] for r in replies], [True, None])
+        self.assertEqual(replies[1]["error"][0], 22)
+        transport.clear()
+        short = line.replace(b'"0000000000000000"', b'"00000000"')
+        unknown = line.replace(json.dumps(state["job"][0]).encode(), b'"fffffffe"')
+        proto.dataReceived(short + b"\n" + unknown + b"\n")
+        self.assertEqual([r["error"][0] for r in self.messages(transport)], [20, 21])
+
+    def test_other_methods(self) -> None:
+        """suggest_target, extranonce.subscribe and a repeated authorize over the wire"""
+        from tbgpool.difficulty import target_for_difficulty
+
+        proto, transport, _ = self._working()
+        lines = [
+            {"id": 20, "method": "mining.suggest_target",
+             "params": [f"{target_for_difficulty(0.002):064x}"]},
+            {"id": 21, "method": "mining.extranonce.subscribe", "params": []},
+            {"id": 22, "method": "mining.authorize", "params": [REGTEST_P2WPKH + ".bitaxe", "x"]},
+        ]
+        proto.dataReceived(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
+        messages = self.messages(transport)
+        replies = {m["id"]: m for m in messages if "result" in m}
+        self.assertEqual({i: replies[i]["result"] for i in (20, 21, 22)},
+                         {20: True, 21: True, 22: True})
+        difficulties = [m["params"][0] for m in messages if m.get("method") == "mining.set_difficulty"]
+        self.assertAlmostEqual(difficulties[-1], 0.002)
