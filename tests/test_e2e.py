@@ -45,7 +45,7 @@ class EmbeddedPoolTestCase(TestCase):
                                                           interface="127.0.0.1")
         self.port = self.listener.getHost().port
         self.clients: list[MinerClient] = []
-        await wait_for(reactor, lambda: self.pool.jobs.current is not None)
+        await self.pool.whenReady()
 
     def setUp(self) -> defer.Deferred[None]:
         return defer.Deferred.fromCoroutine(self._start())

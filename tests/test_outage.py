@@ -49,7 +49,7 @@ class NodeOutageTests(TestCase):
         self.pool.startService()
         self.source.startService()
         self.listener = reactor.listenTCP(0, StratumFactory(self.pool), interface="127.0.0.1")
-        await wait_for(reactor, lambda: self.pool.jobs.current is not None)
+        await self.pool.whenReady()
         self.client: MinerClient = await connect_miner(reactor, self.listener.getHost().port)
 
     def start_node(self) -> None:

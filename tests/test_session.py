@@ -267,6 +267,13 @@ class DifficultyTests(SessionTestCase):
                              f"{target_for_difficulty(0.001):064x}")
         self.assertAlmostEqual(last_difficulty(connection), 0.001)
 
+    def test_suggest_target_invalid(self) -> None:
+        """a target that is not 32 bytes of hex, or is zero, is refused with code 20"""
+        session, _, _, _ = self.harness.working_session()
+        for bad in ("zz" * 32, "00" * 31, "0x" + "0" * 62, "00" * 32, 5):
+            self.assertStratumError(20, "mining.suggest_target", bad, session=session)
+        self.assertStratumError(20, "mining.suggest_target", session=session)
+
     def test_clamped_to_network(self) -> None:
         """on regtest the share difficulty never exceeds the network difficulty"""
         harness = PoolHarness(self.mktemp(), startdiff=1000, mindiff=1)

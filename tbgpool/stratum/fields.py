@@ -32,6 +32,18 @@ def job_id(value: object) -> str:
     return value.lower()
 
 
+def hex_bytes(value: object, size: int, name: str) -> bytes:
+    """Exactly ``size`` bytes given as hex, or a StratumError naming ``name``."""
+    if not isinstance(value, str) or _HEX_EVEN.fullmatch(value) is None:
+        raise invalid(f"Invalid {name}: expected hex", f"bad_{name}")
+    if len(value) != 2 * size:
+        raise invalid(
+            f"Invalid {name} length: expected {size} bytes, got {len(value) // 2}",
+            f"bad_{name}_length",
+        )
+    return bytes.fromhex(value)
+
+
 def extranonce2(value: object, size: int) -> bytes:
     """Extranonce2: exactly ``size`` bytes of hex.
 
@@ -39,14 +51,7 @@ def extranonce2(value: object, size: int) -> bytes:
     truncates; we reject with a clear error, because the coinbase the miner
     hashed is then not the one the pool would put in a block.
     """
-    if not isinstance(value, str) or _HEX_EVEN.fullmatch(value) is None:
-        raise invalid("Invalid extranonce2: expected hex", "bad_extranonce2")
-    if len(value) != 2 * size:
-        raise invalid(
-            f"Invalid extranonce2 length: expected {size} bytes, got {len(value) // 2}",
-            "bad_extranonce2_length",
-        )
-    return bytes.fromhex(value)
+    return hex_bytes(value, size, "extranonce2")
 
 
 def user_agent(value: object) -> str:
@@ -93,6 +98,7 @@ __all__ = [
     "StratumError",
     "difficulty",
     "extranonce2",
+    "hex_bytes",
     "hex_u32",
     "job_id",
     "split_username",

@@ -249,14 +249,11 @@ class StratumSession:
 
     def suggest_target(self, params: list[Any]) -> object:
         """mining.suggest_target: as suggest_difficulty, given as a 256-bit target."""
-        if not params or not isinstance(params[0], str) or len(params[0]) != 64:
+        if not params:
             raise invalid("Invalid params: expected [target as 64 hex digits]", "bad_params")
-        try:
-            target = int(fields.extranonce2(params[0], 32).hex(), 16)
-        except StratumError as e:
-            raise invalid("Invalid target", "bad_params") from e
+        target = int.from_bytes(fields.hex_bytes(params[0], 32, "target"), "big")
         if target == 0:
-            raise invalid("Invalid target", "bad_params")
+            raise invalid("Invalid target: zero", "bad_target")
         return self.suggest_difficulty([DIFF1_TARGET / target])
 
     def extranonce_subscribe(self, params: list[Any]) -> object:
