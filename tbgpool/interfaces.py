@@ -60,6 +60,11 @@ class ITemplateSource(Interface):
     def refresh():  # type: ignore[no-untyped-def]
         """Fetch a new template now (for example after a block was found)."""
 
+    tip_seen_at = Attribute(
+        "When the tip of the newest template was first seen (ZMQ notice, poll or template), "
+        "in clock seconds; None before the first template."
+    )
+
 
 class IMinerConnection(Interface):
     """What a Stratum session needs of its transport: send lines, hang up."""
@@ -71,3 +76,13 @@ class IMinerConnection(Interface):
 
     def disconnect(reason: str):  # type: ignore[no-untyped-def]
         """Close the connection after flushing what is queued."""
+
+
+class IEventSink(Interface):
+    """Where the pool's mining events go (the Unix-socket emitter, or nowhere)."""
+
+    def wants(event_type: str):  # type: ignore[no-untyped-def]
+        """Whether events of ``event_type`` are wanted; producers skip building the rest."""
+
+    def emit(event_type: str, data: dict, validated_at: float | None = None):  # type: ignore[no-untyped-def]
+        """Send one event (never raises, never blocks); ``validated_at`` starts its latency."""

@@ -15,7 +15,7 @@ from typing import Any
 from twisted.internet import defer
 from zope.interface import implementer
 
-from tbgpool.interfaces import IMinerConnection, ITemplateConsumer, ITemplateSource
+from tbgpool.interfaces import IEventSink, IMinerConnection, ITemplateConsumer, ITemplateSource
 from tbgpool.template import BlockTemplate, TemplateTransaction
 
 #: regtest's compact target: about every other hash is a block.
@@ -31,6 +31,7 @@ class FakeTemplateSource:
         self.submitted: list[str] = []
         self.answers: list[Any] = []  #: results or exceptions, popped per submit
         self.refreshes = 0
+        self.tip_seen_at: float | None = None
 
     def addConsumer(self, consumer: ITemplateConsumer) -> None:
         """Remember a consumer."""
@@ -48,10 +49,44 @@ class FakeTemplateSource:
         """Count refresh requests."""
         self.refreshes += 1
 
-    def push(self, template: BlockTemplate) -> None:
-        """Deliver a template to every consumer."""
+    def push(self, template: BlockTemplate, tip_seen_at: float | None = None) -> None:
+        """Deliver a template to every consumer (its tip first seen at ``tip_seen_at``)."""
+        self.tip_seen_at = tip_seen_at
         for consumer in self.consumers:
             consumer.templateReceived(template)
+
+
+@dataclass
+class RecordedEvent:
+    """One event as the pool emitted it."""
+
+    event_type: str
+    data: dict[str, Any]
+    validated_at: float | None
+
+
+@implementer(IEventSink)
+class RecordingEventSink:
+    """An event sink that keeps every event (of the included types) in a list."""
+
+    def __init__(self, include: tuple[str, ...] | None = None) -> None:
+        self.include = include
+        self.events: list[RecordedEvent] = []
+
+    def wants(self, event_type: str) -> bool:
+        """Every type, or those in ``include``."""
+        return self.include is None or event_type in self.include
+
+    def emit(
+        self, event_type: str, data: dict[str, Any], validated_at: float | None = None
+    ) -> None:
+        """Keep the event (a JSON round trip proves the data serializes)."""
+        if self.wants(event_type):
+            self.events.append(RecordedEvent(event_type, json.loads(json.dumps(data)), validated_at))
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        """The data of every kept event of ``event_type``, in order."""
+        return [e.data for e in self.events if e.event_type == event_type]
 
 
 @implementer(IMinerConnection)

@@ -45,6 +45,9 @@ class FakeNode:
         self.errors: dict[str, Exception] = {}
         self.template_override: Any = None
         self.submit_result: Any = None
+        self.mempool_size = 1234
+        self.syncing = False
+        self.peers = 9
 
     @property
     def tip(self) -> str:
@@ -77,7 +80,8 @@ class FakeNode:
     def answer(self, method: str) -> Any:
         """What bitcoind would answer now."""
         if method == "getblockchaininfo":
-            return {"chain": self.chain, "blocks": self.height - 1, "bestblockhash": self.tip}
+            return {"chain": self.chain, "blocks": self.height - 1, "bestblockhash": self.tip,
+                    "initialblockdownload": self.syncing}
         if method == "getbestblockhash":
             return self.tip
         if method == "getblocktemplate":
@@ -99,6 +103,10 @@ class FakeNode:
             }
         if method == "submitblock":
             return self.submit_result
+        if method == "getmempoolinfo":
+            return {"loaded": True, "size": self.mempool_size, "bytes": 250 * self.mempool_size}
+        if method == "getnetworkinfo":
+            return {"version": 270000, "connections": self.peers}
         raise AssertionError(method)
 
     def release(self, method: str) -> None:

@@ -33,6 +33,17 @@ from tbgpool.template import NETWORKS, BlockTemplate
 #: verifying blocks...), RPC_CLIENT_IN_INITIAL_DOWNLOAD and RPC_CLIENT_NOT_CONNECTED
 #: (no peers, so a found block could not be relayed).
 NOT_READY_CODES = frozenset({-28, -10, -9})
+#: Calls whose latency is kept for ``bitcoin_rpc_latency_ms`` (a fixed set: bounded labels).
+TIMED_METHODS = (
+    "getblocktemplate",
+    "getbestblockhash",
+    "getblockchaininfo",
+    "submitblock",
+    "getmempoolinfo",
+    "getnetworkinfo",
+)
+#: How often the node's mempool size and peer count are read, for the dashboards.
+NODE_STATS_INTERVAL_S = 15.0
 
 
 def gbt_params(network: str | None = None) -> list[object]:
@@ -48,6 +59,8 @@ def gbt_params(network: str | None = None) -> list[object]:
 #: Core answers 503 ("Work queue depth exceeded") and one timeout is not an outage.
 #: Giving up too eagerly forces clean work on miners for nothing.
 FAILURES_BEFORE_FAILOVER = 3
+#: While a fail-over node serves, the first node is asked this often whether it is back.
+PRIMARY_RECHECK_INTERVAL_S = 30.0
 
 
 _BLOCK_HASH = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -97,6 +110,15 @@ class BitcoindTemplateSource(service.Service):
         self.connected = False
         #: The chain name the nodes report ("main", "test", "testnet4", "signet", "regtest").
         self.network: str | None = None
+        #: When the newest tip was first seen (ZMQ notice, poll, or its template), clock seconds.
+        self.tip_seen_at: float | None = None
+        #: How long the last template took from being asked for to arriving, in ms.
+        self.template_latency_ms: float | None = None
+        #: Latest latency of each TIMED_METHODS call, in ms.
+        self.rpc_latency_ms: dict[str, float] = {}
+        #: The node's mempool size (transactions) and peer count, read every NODE_STATS_INTERVAL_S.
+        self.mempool_size: int | None = None
+        self.peer_count: int | None = None
         #: The latest template delivered to consumers.
         self.current: BlockTemplate | None = None
         self._epoch = 0  # bumped whenever calls to the current node are abandoned
@@ -119,11 +141,23 @@ class BitcoindTemplateSource(service.Service):
         self._update_loop.clock = clock
         self._poll_loop = LoopingCall(self._guarded, self._poll_tip)
         self._poll_loop.clock = clock
+        self._stats_loop = LoopingCall(self._guarded, self._read_node_stats)
+        self._stats_loop.clock = clock
+        self._primary_loop = LoopingCall(self._guarded, self._check_primary)
+        self._primary_loop.clock = clock
+        self._primary_check: defer.Deferred[Any] | None = None
+        self._gbt_asked_at = 0.0
+        self._tip_pending_since: float | None = None
 
     @property
     def backend(self) -> IBitcoinRPC:
         """The node in use (or being tried) now."""
         return self._backends[self._index]
+
+    @property
+    def on_fallback(self) -> bool:
+        """Serving work from a fail-over node rather than the first configured one."""
+        return self.connected and self._index != 0
 
     # -- ITemplateSource ------------------------------------------------------------
 
@@ -145,7 +179,13 @@ class BitcoindTemplateSource(service.Service):
         current = self.current
         if current is not None and str(block_hash).lower() == current.previous_block_hash.lower():
             return
+        self._tip_seen()
         self.refresh()
+
+    def _tip_seen(self) -> None:
+        """A tip newer than the current template's was seen; the first sighting counts."""
+        if self._tip_pending_since is None:
+            self._tip_pending_since = self._clock.seconds()
 
     def submitBlock(self, block_hex: str) -> defer.Deferred[str | None]:
         """Submit to the current node, then the others; fires with Core's answer."""
@@ -162,12 +202,20 @@ class BitcoindTemplateSource(service.Service):
             self._loop_died, "update"
         )
         self._poll_loop.start(self._blockpoll_s, now=False).addErrback(self._loop_died, "poll")
+        self._stats_loop.start(NODE_STATS_INTERVAL_S, now=False).addErrback(
+            self._loop_died, "node stats"
+        )
+        self._primary_loop.start(PRIMARY_RECHECK_INTERVAL_S, now=False).addErrback(
+            self._loop_died, "primary check"
+        )
         self._connect()
 
     def stopService(self) -> None:
         """Stop every timer and abandon calls in flight."""
         super().stopService()
-        for loop in (self._update_loop, self._poll_loop):
+        if self._primary_check is not None:
+            self._primary_check.cancel()
+        for loop in (self._update_loop, self._poll_loop, self._stats_loop, self._primary_loop):
             if loop.running:
                 loop.stop()
         if self._retry_call is not None and self._retry_call.active():
@@ -197,11 +245,14 @@ class BitcoindTemplateSource(service.Service):
     ) -> None:
         """Call the current node; handlers run only if the node is still the current one."""
         epoch = self._epoch
+        asked_at = self._clock.seconds()
         d: defer.Deferred[Any] = defer.maybeDeferred(self.backend.call, method, params)
         self._in_flight.add(d)
 
         def settle(result: Any) -> None:
             self._in_flight.discard(d)
+            if method in TIMED_METHODS and not isinstance(result, Failure):
+                self.rpc_latency_ms[method] = (self._clock.seconds() - asked_at) * 1000.0
             if epoch != self._epoch or not self.running:
                 return
             try:
@@ -318,6 +369,7 @@ class BitcoindTemplateSource(service.Service):
             self._gbt_again = True
             return
         self._gbt_in_flight = True
+        self._gbt_asked_at = self._clock.seconds()
         self._request(
             "getblocktemplate",
             gbt_params(self.network),
@@ -389,6 +441,13 @@ class BitcoindTemplateSource(service.Service):
         return template
 
     def _deliver(self, template: BlockTemplate) -> None:
+        now = self._clock.seconds()
+        self.template_latency_ms = (now - self._gbt_asked_at) * 1000.0
+        current = self.current
+        if current is None or current.previous_block_hash != template.previous_block_hash:
+            seen = self._tip_pending_since
+            self.tip_seen_at = seen if seen is not None else self._gbt_asked_at
+        self._tip_pending_since = None
         self.current = template
         self._need_clean = False
         self._stale_tip = None
@@ -427,6 +486,7 @@ class BitcoindTemplateSource(service.Service):
         ):
             return
         self._log.debug("new tip {best} seen by polling", best=best)
+        self._tip_seen()
         self.refresh()
 
     def _best_hash_failed(self, failure: Failure) -> None:
@@ -452,14 +512,71 @@ class BitcoindTemplateSource(service.Service):
             self._last_poll_error = message
             self._log.warn("tip poll on {node}: {error}", node=self.backend.name, error=message)
 
+    # -- returning to the first node -------------------------------------------------
+
+    def _check_primary(self) -> None:
+        """On a fail-over node, ask the first node whether it is back and ready."""
+        if not self.on_fallback or self._primary_check is not None:
+            return
+        primary = self._backends[0]
+        d: defer.Deferred[Any] = defer.maybeDeferred(primary.call, "getblockchaininfo", [])
+        self._primary_check = d
+
+        def answered(info: Any) -> None:
+            self._primary_check = None
+            ready = (
+                isinstance(info, dict)
+                and info.get("chain") == self.network
+                and not info.get("initialblockdownload", False)
+            )
+            if ready and self.on_fallback and self.running:
+                self._log.info(
+                    "first node {node} is back: leaving fail-over node {fallback}",
+                    node=primary.name,
+                    fallback=self.backend.name,
+                )
+                self._abandon_calls()
+                self._index = 0
+                self._connect()
+
+        def failed(failure: Failure) -> None:
+            self._primary_check = None
+            self._log.debug("first node still unusable: {error}", error=_describe(failure))
+
+        d.addCallbacks(answered, failed)
+
+    # -- node statistics (dashboards only) -----------------------------------------
+
+    def _read_node_stats(self) -> None:
+        if not self.connected:
+            return
+        self._request("getmempoolinfo", [], self._got_mempool_info, self._node_stats_failed)
+        self._request("getnetworkinfo", [], self._got_network_info, self._node_stats_failed)
+
+    def _got_mempool_info(self, info: Any) -> None:
+        size = info.get("size") if isinstance(info, dict) else None
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+            self.mempool_size = size
+
+    def _got_network_info(self, info: Any) -> None:
+        peers = info.get("connections") if isinstance(info, dict) else None
+        if isinstance(peers, int) and not isinstance(peers, bool) and peers >= 0:
+            self.peer_count = peers
+
+    def _node_stats_failed(self, failure: Failure) -> None:
+        # Only the dashboards lose a point; outages are detected by the work calls.
+        self._log.debug("node statistics call failed: {error}", error=_describe(failure))
+
     # -- block submission -----------------------------------------------------------
 
     async def _submit(self, block_hex: str, order: list[IBitcoinRPC]) -> str | None:
         last_error: Exception | None = None
         try:
             for node in order:
+                asked_at = self._clock.seconds()
                 try:
                     result = await defer.maybeDeferred(node.call, "submitblock", [block_hex])
+                    self.rpc_latency_ms["submitblock"] = (self._clock.seconds() - asked_at) * 1e3
                 except RPCError as e:
                     if e.code not in NOT_READY_CODES:
                         raise

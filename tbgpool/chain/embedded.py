@@ -84,6 +84,10 @@ SUBMITBLOCK = spec(
     Arg("dummy", ArgType.STR),
 )
 UPTIME = spec("uptime", "Returns the total uptime of the server.")
+GETMEMPOOLINFO = spec("getmempoolinfo", "Returns details on the active state of the TX memory pool.")
+#: Core's defaults: -maxmempool=300 (MB) and 1 sat/vB relay fees, in BTC/kvB.
+_MAX_MEMPOOL_BYTES = 300_000_000
+_RELAY_FEE_BTC_PER_KVB = 0.00001
 
 #: Network blocks take at most this share of mempool_tx_per_block from the mempool.
 _NETWORK_BLOCK_TX_SHARE = 2
@@ -286,7 +290,26 @@ class EmbeddedChain:
             lambda args: rpcqueries.mininginfo(chain, self._last_assembly),
         )
         table["uptime"] = (UPTIME, lambda args: int(self._clock.seconds() - self._started_at_s))
+        table["getmempoolinfo"] = (GETMEMPOOLINFO, self._getmempoolinfo)
         return table
+
+    def _getmempoolinfo(self, args: list[object]) -> dict[str, Any]:
+        """Core's getmempoolinfo shape, over the synthetic mempool."""
+        entries = self._chain.mempool.entries()
+        vsize = sum(entry.tx.vsize for entry in entries)
+        return {
+            "loaded": True,
+            "size": len(entries),
+            "bytes": vsize,
+            "usage": vsize * 4,
+            "total_fee": sum(entry.fee for entry in entries) / 1e8,
+            "maxmempool": _MAX_MEMPOOL_BYTES,
+            "mempoolminfee": _RELAY_FEE_BTC_PER_KVB,
+            "minrelaytxfee": _RELAY_FEE_BTC_PER_KVB,
+            "incrementalrelayfee": _RELAY_FEE_BTC_PER_KVB,
+            "unbroadcastcount": 0,
+            "fullrbf": True,
+        }
 
     def _getblocktemplate(self, args: list[object]) -> Any:
         request = positional(args, 0)
