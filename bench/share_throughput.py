@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_SOURCE = os.path.join(ROOT, "..", "shared", "tools", "stratum-bench")
@@ -46,9 +47,17 @@ def build_generator(source: str, workdir: str) -> str:
     return binary
 
 
-def pool_config(port: int, logdir: str) -> dict[str, object]:
+def pool_config(
+    port: int, logdir: str, events_socket: str | None = None, metrics_port: int | None = None
+) -> dict[str, object]:
     """A pool that accepts every well-formed share: fixed tiny difficulty, hard network target."""
+    extra: dict[str, object] = {}
+    if events_socket is not None:
+        extra["events"] = {"enabled": True, "socket_path": events_socket}
+    if metrics_port is not None:
+        extra["metrics"] = {"enabled": True, "port": metrics_port}
     return {
+        **extra,
         "btcd": [{"url": "embedded"}],
         "embedded": {"difficulty": 1e6},
         "serverurl": [f"127.0.0.1:{port}"],
@@ -81,13 +90,22 @@ def main() -> int:
     parser.add_argument("--max-inflight", type=int, default=1)
     parser.add_argument("--version-rolling", action="store_true")
     parser.add_argument("--bench-source", default=BENCH_SOURCE)
+    parser.add_argument("--events", action="store_true",
+                        help="emit every event type to a tbgpool-events collector (--quiet)")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="tbgpool-bench-")
-    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="tbgpool-bench-", dir="/tmp")
+    port, metrics_port = free_port(), free_port()
+    events_socket = os.path.join(workdir, "events.sock") if args.events else None
     config_path = os.path.join(workdir, "pool.json")
     with open(config_path, "w") as f:
-        json.dump(pool_config(port, os.path.join(workdir, "logs")), f)
+        json.dump(pool_config(port, os.path.join(workdir, "logs"), events_socket, metrics_port), f)
+    collector = None
+    if events_socket is not None:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "tbgpool.events.cli", "--socket", events_socket, "--quiet"],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+        )
     generator = build_generator(args.bench_source, workdir)
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
     pool = subprocess.Popen(
@@ -116,11 +134,58 @@ def main() -> int:
         print(json.dumps(summary, indent=2, sort_keys=True))
         window = args.duration
         print(f"pool CPU over the run: {pool_cpu:.1f} s ({100 * pool_cpu / (window + args.ramp):.0f}% of one core)")
+        accepted = _scrape(metrics_port, "ckpool_shares_total", 'valid="true"')
+        if accepted:
+            print(f"pool CPU per accepted share: {1e6 * pool_cpu / accepted:.1f} µs "
+                  f"({accepted:.0f} shares; events {'on' if args.events else 'off'})")
+        if args.events:
+            for line in _emit_latency_lines(metrics_port):
+                print(line)
     finally:
         pool.send_signal(signal.SIGTERM)
         pool.wait(timeout=30)
+        if collector is not None:
+            collector.send_signal(signal.SIGTERM)
+            collector.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _metrics_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text: str = response.read().decode()
+        return text
+
+
+def _scrape(port: int, name: str, labels: str = "") -> float:
+    """One sample's value from the pool's /metrics (0 if absent)."""
+    wanted = f"{name}{{{labels}}}" if labels else name
+    for line in _metrics_text(port).splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _emit_latency_lines(port: int) -> list[str]:
+    """The pool's own event emission latency histogram: count, and bucket quantile bounds."""
+    buckets: list[tuple[float, float]] = []
+    count = 0.0
+    events_sent = dropped = 0.0
+    for line in _metrics_text(port).splitlines():
+        if line.startswith("ckpool_event_emit_latency_us_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.split()[-1])))
+        elif line.startswith("ckpool_event_emit_latency_us_count "):
+            count = float(line.split()[-1])
+        elif line.startswith("ckpool_events_sent_total "):
+            events_sent = float(line.split()[-1])
+        elif line.startswith("ckpool_events_dropped_total{"):
+            dropped += float(line.split()[-1])
+    lines = [f"events sent {events_sent:.0f}, dropped {dropped:.0f}, latency observations {count:.0f}"]
+    for quantile in (0.5, 0.99, 0.999):
+        bound = next((b for b, c in buckets if count and c >= quantile * count), float("inf"))
+        lines.append(f"emit latency p{quantile * 100:g} <= {bound:g} µs (histogram bucket bound)")
+    return lines
 
 
 def _cpu_seconds(pid: int) -> float:

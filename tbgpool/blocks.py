@@ -81,6 +81,8 @@ class FoundBlock:
     network_difficulty: float
     job_id: str
     found_at: float
+    coinbase_value: int = 0  #: the reward the block pays the miner, satoshis
+    ip: str = ""  #: the finder's IP address
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class BlockSubmitter:
         self._retry_max_s = retry_max_s
         self._retry_for_s = retry_for_s
         self._on_outcome = on_outcome
+        #: Submissions that failed: every attempt the node could not take, and every rejection.
+        self.failures = 0
         self.pending: dict[str, FoundBlock] = {}
         # On regtest nearly every share is a block: never open more than a couple of
         # submitblock calls at once (Core's RPC work queue answers 503 beyond it).
@@ -179,6 +183,7 @@ class BlockSubmitter:
 
         def failed(failure: Failure) -> defer.Deferred[BlockOutcome] | BlockOutcome:
             error = failure.value
+            self.failures += 1
             if isinstance(error, RPCError) and error.code == -22:
                 # "Block decode failed": resubmitting the same bytes cannot help.
                 return self._finish(block, False, f"rpc-error: {error.message}", attempt)
@@ -212,6 +217,8 @@ class BlockSubmitter:
     def _finish(self, block: FoundBlock, accepted: bool, result: str | None, attempts: int) -> BlockOutcome:
         self.pending.pop(block.block_hash, None)
         status = "accepted" if accepted else "rejected"
+        if not accepted and not (result or "").startswith("rpc-error: "):
+            self.failures += 1  # a decode error was already counted as a failed attempt
         try:
             # The outcome is informational; only the pending record must be durable.
             self._write(block, status, durable=False, result=result, attempts=attempts)
@@ -261,7 +268,10 @@ class BlockSubmitter:
                     record = json.load(f)
                 if record.get("status") != "pending":
                     continue
-                fields = {k: record[k] for k in FoundBlock.__dataclass_fields__}
+                # Fields with defaults may be missing from records written by older versions.
+                fields = {
+                    k: record[k] for k in FoundBlock.__dataclass_fields__ if k in record
+                }
                 block = FoundBlock(**fields)
                 if len(block.block_hash) != _HEX_HASH_LENGTH:
                     raise ValueError("bad block hash")

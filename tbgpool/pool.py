@@ -7,6 +7,7 @@ nothing of sockets. Stratum connections reach it through
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -14,11 +15,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from tbgpool import pool_events
 from tbgpool.blocks import BlockOutcome, BlockSubmitter, FoundBlock, assemble_block
 from tbgpool.config import PoolConfig
 from tbgpool.extranonce import ExtranonceAllocator
-from tbgpool.interfaces import IMinerConnection, ITemplateConsumer, ITemplateSource
+from tbgpool.interfaces import IEventSink, IMinerConnection, ITemplateConsumer, ITemplateSource
 from tbgpool.jobs import Job, JobBook, PayoutWork
+from tbgpool.metrics.instruments import PoolInstruments
+from tbgpool.pool_events import NoEvents, ShareAttempt
 from tbgpool.stats import StatsBook
 from tbgpool.stratum.errors import StratumError
 from tbgpool.stratum.session import StratumSession
@@ -29,6 +33,8 @@ from tbgpool.vardiff import DifficultyMemory
 TICK_INTERVAL_S = 1.0
 #: How often dirty user stats are written to disk.
 STATS_SAVE_INTERVAL_S = 60.0
+#: How often each authorized worker's hashrate_update event goes out.
+HASHRATE_EVENT_INTERVAL_S = 60.0
 
 
 @implementer(ITemplateConsumer)
@@ -46,6 +52,8 @@ class Pool(service.Service):
         submitter: BlockSubmitter,
         extranonce_start: int = 0,
         first_job_id: int = 1,
+        instruments: PoolInstruments | None = None,
+        events: IEventSink | None = None,
     ) -> None:
         self.clock = clock
         self.config = config
@@ -65,7 +73,11 @@ class Pool(service.Service):
         self.network: str | None = None
         self.backend_connected = False
         self.outcomes: list[BlockOutcome] = []
-        self._template_seen_at = 0.0
+        self.instruments = instruments or PoolInstruments(CollectorRegistry())
+        self.events: IEventSink = events or NoEvents()
+        #: When the newest template arrived (clock seconds).
+        self.template_received_at = 0.0
+        self._hashrate_events_at: dict[StratumSession, float] = {}
         self._last_vardiff_tick = 0.0
         self._last_stats_save = 0.0
         self._ready_waiters: list[defer.Deferred[None]] = []
@@ -106,7 +118,8 @@ class Pool(service.Service):
         """Make a job of a new template and send it to every working session."""
         now = self.clock.seconds()
         self.network = template.network
-        self._template_seen_at = now
+        self.template_received_at = now
+        previous = self.jobs.current
         job = self.jobs.add(template, now)
         if job.clean:
             self._log.info(
@@ -117,6 +130,18 @@ class Pool(service.Service):
                 miners=len(self.working),
             )
         self.broadcast(job)
+        new_tip = previous is None or (
+            previous.template.previous_block_hash != template.previous_block_hash
+        )
+        if new_tip:
+            if previous is not None:
+                seen_at = self.source.tip_seen_at
+                started = now if seen_at is None else min(now, seen_at)
+                self.instruments.block_notify_latency_ms.observe(
+                    (self.clock.seconds() - started) * 1000.0
+                )
+            if self.events.wants("new_block_network"):
+                self.events.emit("new_block_network", pool_events.new_block_network(template))
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.callback(None)
@@ -146,7 +171,7 @@ class Pool(service.Service):
             # The node is slow or gone: reissue the current template with a newer ntime,
             # so miners never see more than update_interval of silence.
             template = current.template
-            ntime = template.curtime + int(now - self._template_seen_at)
+            ntime = template.curtime + int(now - self.template_received_at)
             self.broadcast(self.jobs.add(template, now, ntime=ntime))
         self.jobs.expire(now)
         if now - self._last_vardiff_tick >= self.config.vardiff.retarget_interval_s:
@@ -155,6 +180,8 @@ class Pool(service.Service):
                 if session.vardiff is not None:
                     session.retarget(session.vardiff.tick(now))
             self.memory.prune()
+        if self.events.wants("hashrate_update"):
+            self._hashrate_events(now)
         if now - self._last_stats_save >= STATS_SAVE_INTERVAL_S:
             self._last_stats_save = now
             try:
@@ -173,23 +200,106 @@ class Pool(service.Service):
     def session_working(self, session: StratumSession) -> None:
         """A session completed set-up and gets every job from now on."""
         self.working.add(session)
+        self._hashrate_events_at[session] = self.clock.seconds()
 
     def session_closed(self, session: StratumSession) -> None:
         """A miner went away."""
         self.sessions.discard(session)
         self.working.discard(session)
+        self._hashrate_events_at.pop(session, None)
+        if session.address is not None and self.events.wants("miner_disconnected"):
+            now = self.clock.seconds()
+            for worker in session.worker_counts:
+                self.events.emit(
+                    "miner_disconnected", pool_events.miner_disconnected(session, worker, now)
+                )
 
-    def share_accepted(
-        self, session: StratumSession, worker: str, credited: float, share_difficulty: float
+    def worker_authorized(self, session: StratumSession, worker: str) -> None:
+        """A worker was authorized on ``session``."""
+        if self.events.wants("miner_connected"):
+            self.events.emit("miner_connected", pool_events.miner_connected(session, worker))
+
+    def difficulty_sent(
+        self, session: StratumSession, previous: float | None, difficulty: float
     ) -> None:
-        """Credit an accepted share to its user and worker."""
-        assert session.address is not None
-        self.stats.share_accepted(session.address, worker, credited, share_difficulty)
+        """``session`` was sent a new share difficulty."""
+        if self.events.wants("diff_updated"):
+            self.events.emit(
+                "diff_updated",
+                pool_events.diff_updated(session, session.worker, previous, difficulty),
+            )
 
-    def share_rejected(self, session: StratumSession, worker: str, error: StratumError) -> None:
-        """Count a rejected share against its user and worker, when there is one."""
-        if session.address is not None:
-            self.stats.share_rejected(session.address, worker, error.reason)
+    def asicboost_detected(self, session: StratumSession, worker: str, rolled_bits: int) -> None:
+        """The first share of ``session`` with rolled version bits arrived."""
+        if self.events.wants("asicboost_detected"):
+            self.events.emit(
+                "asicboost_detected", pool_events.asicboost_detected(session, worker, rolled_bits)
+            )
+
+    def share_submitted(
+        self, session: StratumSession, attempt: ShareAttempt, error: StratumError | None
+    ) -> None:
+        """Credit an accepted share, or count a rejected one; tell the event pipeline."""
+        now = self.clock.seconds()
+        if error is None:
+            assert session.address is not None
+            assert attempt.diff is not None and attempt.share_diff is not None
+            self.instruments.share_accepted(attempt.diff, now)
+            self.stats.share_accepted(
+                session.address, attempt.worker, attempt.diff, attempt.share_diff
+            )
+            previous = session.best_diff
+            if previous is None or attempt.share_diff > previous:
+                session.best_diff = attempt.share_diff
+                self._best_share(session, attempt, previous)
+        else:
+            self.instruments.share_rejected(error.reason, now)
+            if session.address is not None:
+                self.stats.share_rejected(session.address, attempt.worker, error.reason)
+        if session.address is not None and self.events.wants("share_submitted"):
+            self.events.emit(
+                "share_submitted",
+                pool_events.share_submitted(
+                    session, attempt, None if error is None else error.reason
+                ),
+                validated_at=now,
+            )
+
+    def _best_share(
+        self, session: StratumSession, attempt: ShareAttempt, previous: float | None
+    ) -> None:
+        if not self.events.wants("share_best_diff"):
+            return
+        assert session.address is not None and attempt.share_diff is not None
+        user = self.stats.user(session.address)
+        best_ever = user is not None and attempt.share_diff >= user.best_ever
+        self.events.emit(
+            "share_best_diff",
+            pool_events.share_best_diff(
+                session, attempt.worker, attempt.share_diff, previous, best_ever, attempt.height
+            ),
+            validated_at=self.clock.seconds(),
+        )
+
+    def _hashrate_events(self, now: float) -> None:
+        for session, last in list(self._hashrate_events_at.items()):
+            if now - last < HASHRATE_EVENT_INTERVAL_S or session.address is None:
+                continue
+            self._hashrate_events_at[session] = now
+            user = self.stats.user(session.address)
+            if user is None:
+                continue
+            for name in session.worker_counts:
+                worker = user.workers.get(name)
+                if worker is None:
+                    continue
+                self.events.emit(
+                    "hashrate_update",
+                    pool_events.hashrate_update(
+                        session.address, name, worker.hashrates(now), worker.shares_accepted,
+                        worker.best_diff,
+                    ),
+                )
 
     # -- blocks -------------------------------------------------------------
 
@@ -237,14 +347,20 @@ class Pool(service.Service):
             network_difficulty=job.network_difficulty,
             job_id=job.job_id,
             found_at=self.clock.seconds(),
+            coinbase_value=template.coinbase_value,
+            ip=session.ip,
         )
         self.submitter.submit(found).addCallback(self._block_outcome)
 
     def _block_outcome(self, outcome: BlockOutcome) -> BlockOutcome:
         self.outcomes.append(outcome)
         del self.outcomes[:-100]
+        if outcome.accepted:
+            self.instruments.blocks_found.inc()
         if outcome.accepted and outcome.result in (None, "duplicate"):
             # "inconclusive" blocks are valid but off the best chain: no reset of the
             # best-share race for them.
             self.stats.block_found()
+        if outcome.result != "pending" and self.events.wants("block_found"):
+            self.events.emit("block_found", pool_events.block_found(outcome))
         return outcome

@@ -6,8 +6,10 @@ No logic lives here: every decision is made by the modules this file connects.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from twisted.application import service, strports
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import serverFromString
@@ -22,8 +24,13 @@ from tbgpool.chain.embedded import EmbeddedChain, difficulty_to_bits
 from tbgpool.chain.service import EmbeddedChainService
 from tbgpool.config import PoolConfig, load_config, server_endpoints
 from tbgpool.errors import ConfigError
-from tbgpool.interfaces import IBitcoinRPC
+from tbgpool.events.emitter import EventEmitter
+from tbgpool.interfaces import IBitcoinRPC, IEventSink
+from tbgpool.lifecycle import CloseOnStop
+from tbgpool.logfile import LogFileService
+from tbgpool.metrics import HealthResource, PoolCollector, PoolInstruments, make_metrics_site
 from tbgpool.pool import Pool
+from tbgpool.pool_events import NoEvents, instance_id
 from tbgpool.stats import StatsBook
 from tbgpool.stratum.listeners import StratumListeners
 from tbgpool.stratum.protocol import StratumFactory
@@ -83,6 +90,21 @@ def _backends(reactor: Any, config: PoolConfig, top: service.MultiService) -> li
 def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
     """Every part of the pool, wired together, as one MultiService."""
     top = service.MultiService()
+    logfile = LogFileService(reactor, config.logdir)
+    logfile.setServiceParent(top)
+    registry = CollectorRegistry()
+    instruments = PoolInstruments(registry)
+    emitter: EventEmitter | None = None
+    events: IEventSink = NoEvents()
+    if config.events.enabled:
+        emitter = EventEmitter(
+            reactor,
+            config.events.socket_path,
+            config.events.include,
+            instance_id(socket.gethostname(), os.getpid(), os.urandom(4)),
+            observe_latency_us=instruments.event_emit_latency_us.observe,
+        )
+        events = emitter
     source = BitcoindTemplateSource(
         reactor,
         _backends(reactor, config, top),
@@ -96,7 +118,20 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
         extranonce_start=int.from_bytes(os.urandom(8), "big"),
         # Job ids differ across restarts, so a share for a pre-restart job is "not found".
         first_job_id=int.from_bytes(os.urandom(4), "big"),
+        instruments=instruments,
+        events=events,
     )
+    if emitter is not None:
+        # Stopped after the pool (services stop in reverse order): its last events go out.
+        CloseOnStop(emitter.close).setServiceParent(top)
+    registry.register(PoolCollector(pool, source, emitter, lambda: logfile.write_failures))
+    if config.metrics.enabled:
+        site = make_metrics_site(
+            registry, config.metrics.path, HealthResource(pool, lambda: source.connected)
+        )
+        strports.service(
+            f"tcp:{config.metrics.port}:interface={config.metrics.bind}", site
+        ).setServiceParent(top)
     source.addConsumer(pool)
     pool.setServiceParent(top)
     source.setServiceParent(top)

@@ -6,14 +6,21 @@ import json
 import os
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from twisted.internet.task import Clock
 
 from tbgpool.blocks import BlockSubmitter
 from tbgpool.config import PoolConfig, parse_config
+from tbgpool.metrics.instruments import PoolInstruments
 from tbgpool.pool import Pool
 from tbgpool.stats import StatsBook
 from tbgpool.stratum.session import StratumSession
-from tbgpool.testing import FakeMinerConnection, FakeTemplateSource, StratumJob
+from tbgpool.testing import (
+    FakeMinerConnection,
+    FakeTemplateSource,
+    RecordingEventSink,
+    StratumJob,
+)
 
 #: Regtest addresses of each type (BIP173/BIP350 style, valid checksums) and their scripts.
 REGTEST_P2WPKH = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
@@ -43,7 +50,12 @@ class PoolHarness:
         self.config = pool_config(logdir, **overrides)
         self.stats = StatsBook(self.clock, os.path.join(logdir, "users"))
         self.submitter = BlockSubmitter(self.clock, self.source, os.path.join(logdir, "blocks"))
-        self.pool = Pool(self.clock, self.config, self.source, self.stats, self.submitter)
+        self.registry = CollectorRegistry()
+        self.events = RecordingEventSink()
+        self.pool = Pool(
+            self.clock, self.config, self.source, self.stats, self.submitter,
+            instruments=PoolInstruments(self.registry), events=self.events,
+        )
         self.source.addConsumer(self.pool)
 
     def connect(self) -> tuple[StratumSession, FakeMinerConnection]:

@@ -409,9 +409,9 @@ class SubmitTests(SessionTestCase):
         self.harness.request(self.session, "mining.suggest_difficulty", old_difficulty * 1000)
         self.assertEqual(last_difficulty(self.connection), old_difficulty * 1000)
         credited: list[float] = []
-        original = self.harness.pool.share_accepted
-        self.harness.pool.share_accepted = (  # type: ignore[method-assign]
-            lambda s, w, c, d: (credited.append(c), original(s, w, c, d)))
+        original = self.harness.pool.share_submitted
+        self.harness.pool.share_submitted = (  # type: ignore[method-assign]
+            lambda s, a, e: (credited.append(a.diff), original(s, a, e)))
         self._submit(solution)
         self.assertEqual(credited, [old_difficulty])
 

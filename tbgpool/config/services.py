@@ -53,6 +53,8 @@ def parse_metrics(top: Section) -> MetricsConfig:
             "metrics.path",
             f'must start with "/" and be printable ASCII without spaces, "?" or "#", got {show(path)}',
         )
+    if path.rstrip("/") in ("", "/health"):
+        raise ConfigError("metrics.path", f"{show(path)} is taken (/health is the health check)")
     bind = section.string("bind", "127.0.0.1")
     try:
         bind = str(ipaddress.ip_address(bind))

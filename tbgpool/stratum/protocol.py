@@ -77,11 +77,13 @@ class StratumProtocol(LineOnlyReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """A line longer than MAX_LENGTH: answer once and hang up."""
+        self.factory.pool.instruments.limit_hit("line_length")
         self.sendMessage(_reply(None, None, [OTHER, "Line too long", None]))
         self.disconnect("line too long")
 
     def lineReceived(self, line: bytes) -> None:
         """Parse one JSON-RPC line and dispatch it."""
+        started_at = self.factory.pool.clock.seconds()
         line = line.rstrip(b"\r")
         if not line.strip():
             return
@@ -112,6 +114,9 @@ class StratumProtocol(LineOnlyReceiver):
             self.sendMessage(_reply(request_id, None, [OTHER, "Internal error", None]))
         else:
             self.sendMessage(_reply(request_id, result, None))
+        if method == "mining.submit":
+            pool = self.factory.pool
+            pool.instruments.share_rtt_us.observe((pool.clock.seconds() - started_at) * 1e6)
         self.session.replied()
 
 
@@ -127,6 +132,7 @@ class StratumFactory(protocol.ServerFactory):
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # type: ignore[override]
         """A protocol for a new connection, or None (refused) when the pool is full."""
         if len(self.pool.sessions) >= self.pool.config.maxclients:
+            self.pool.instruments.limit_hit("maxclients")
             self._log.warn("refusing {peer}: maxclients reached", peer=str(addr))
             return None
         proto = StratumProtocol()

@@ -23,6 +23,7 @@ from tbgpool.errors import AddressError
 from tbgpool.extranonce import ExtranonceExhausted
 from tbgpool.interfaces import IMinerConnection
 from tbgpool.jobs import NEVER_ROLLED, Job
+from tbgpool.pool_events import ShareAttempt
 from tbgpool.sha256 import share_hash
 from tbgpool.stratum import fields
 from tbgpool.stratum.errors import (
@@ -62,6 +63,8 @@ class StratumSession:
         self.pool = pool
         self.connection = connection
         self.connected_at = pool.clock.seconds()
+        #: The miner's IP address (the peer without its port), for events.
+        self.ip = _peer_host(connection.peer)
         self.extranonce1: bytes | None = None
         self.session_id: str | None = None
         self.user_agent = ""
@@ -75,6 +78,12 @@ class StratumSession:
         self.difficulty: float | None = None  #: as last sent to the miner
         self.working = False
         self.closed = False
+        #: (accepted, rejected) share counts of each worker on this connection.
+        self.worker_counts: dict[str, tuple[int, int]] = {}
+        #: The best share difficulty of this connection so far.
+        self.best_diff: float | None = None
+        #: Whether a share with rolled version bits was seen (reported once).
+        self.asicboost_seen = False
         self._job_difficulty: OrderedDict[str, float] = OrderedDict()
         self._handlers: dict[str, Callable[[list[Any]], object]] = {
             "mining.subscribe": self.subscribe,
@@ -117,6 +126,7 @@ class StratumSession:
             try:
                 self.extranonce1 = resumed or self.pool.extranonces.allocate()
             except ExtranonceExhausted as e:
+                self.pool.instruments.limit_hit("extranonce_space")
                 raise invalid("Pool is full", "pool_full") from e
             self.session_id = self.extranonce1.hex()
             self._log.debug(
@@ -143,6 +153,7 @@ class StratumSession:
         if username in self.usernames:
             return True
         if len(self.usernames) >= MAX_WORKERS_PER_CONNECTION:
+            self.pool.instruments.limit_hit("workers_per_connection")
             raise invalid(
                 f"Too many workers on this connection (at most {MAX_WORKERS_PER_CONNECTION})",
                 "too_many_workers",
@@ -176,6 +187,8 @@ class StratumSession:
             password = params[1] if len(params) > 1 else None
             self._start_vardiff(_password_difficulty(password))
         self.usernames[username] = worker
+        self.worker_counts.setdefault(worker, (0, 0))
+        self.pool.worker_authorized(self, worker)
         self._log.info(
             "{peer} authorized {address} worker {worker}",
             peer=self.connection.peer,
@@ -273,8 +286,9 @@ class StratumSession:
             return
         difficulty = self.current_difficulty(job)
         if difficulty != self.difficulty:
-            self.difficulty = difficulty
+            previous, self.difficulty = self.difficulty, difficulty
             self.connection.sendMessage(_notification("mining.set_difficulty", [difficulty]))
+            self.pool.difficulty_sent(self, previous, difficulty)
 
     def send_job(self, job: Job, clean: bool | None = None) -> None:
         """Send ``job`` (with a set_difficulty first if the difficulty changed)."""
@@ -294,14 +308,26 @@ class StratumSession:
 
     def submit(self, params: list[Any]) -> object:
         """mining.submit: the whole chain of checks, then credit, or a block."""
+        attempt = ShareAttempt()
+        named = params[0] if params and isinstance(params[0], str) else None
+        attempt.worker = self.usernames.get(named or "", self.worker)
         try:
-            return self._submit(params)
+            result = self._submit(params, attempt)
         except StratumError as e:
-            named = params[0] if params and isinstance(params[0], str) else None
-            self.pool.share_rejected(self, self.usernames.get(named or "", self.worker), e)
+            self._count(attempt.worker, accepted=False)
+            self.pool.share_submitted(self, attempt, e)
             raise
+        self._count(attempt.worker, accepted=True)
+        self.pool.share_submitted(self, attempt, None)
+        return result
 
-    def _submit(self, params: list[Any]) -> bool:
+    def _count(self, worker: str, accepted: bool) -> None:
+        counts = self.worker_counts.get(worker)
+        if counts is not None:
+            good, bad = counts
+            self.worker_counts[worker] = (good + 1, bad) if accepted else (good, bad + 1)
+
+    def _submit(self, params: list[Any], attempt: ShareAttempt) -> bool:
         if self.extranonce1 is None:
             raise not_subscribed()
         if len(params) < 5 or len(params) > 6:
@@ -309,19 +335,29 @@ class StratumSession:
         username = params[0]
         if not isinstance(username, str) or username not in self.usernames:
             raise unauthorized()
+        attempt.diff = self.difficulty
         job_id = fields.job_id(params[1])
+        attempt.job_id = job_id
         job = self.pool.jobs.get(job_id)
         if job is None:
             raise job_not_found()
+        attempt.height = job.template.height
+        attempt.diff = self._job_difficulty.get(job_id, self.difficulty)
         extranonce2 = fields.extranonce2(params[2], self.pool.config.nonce2length)
+        attempt.nonce2 = params[2]
         ntime = fields.hex_u32(params[3], "ntime")
+        attempt.ntime = params[3]
         nonce = fields.hex_u32(params[4], "nonce")
+        attempt.nonce = params[4]
         version = job.version
+        rolled = 0
         if len(params) == 6:
             bits = fields.hex_u32(params[5], "version_bits")
             if bits & ~self.version_mask:
                 raise invalid("Invalid version mask", "bad_version_bits")
             version = (version & ~self.version_mask) | (bits & self.version_mask)
+            rolled = (version ^ job.version) & self.version_mask
+        attempt.version = version
         if ntime < job.template.mintime or ntime > job.ntime + NTIME_ROLL_S:
             raise invalid("Ntime out of range", "ntime_out_of_range")
         assert self.payout_script is not None and self.address is not None
@@ -332,20 +368,25 @@ class StratumSession:
         )
         value = int.from_bytes(digest, "little")
         share_difficulty = hash_difficulty(value)
+        attempt.share_diff = share_difficulty
         # Integer comparison with the network target decides a block, before anything
         # else can reject the share: a block on a stale job is still a block.
         is_block = value <= job.network_target
+        attempt.block = is_block
         if job.stale and not is_block:
             raise stale()
         credited = self._credited_difficulty(job, value, share_difficulty, is_block)
+        attempt.diff = credited
         # Only shares that passed are remembered, so junk cannot grow the duplicate set.
         if not job.first_seen(digest):
             raise duplicate()
         worker = self.usernames[username]
+        if rolled and not self.asicboost_seen:
+            self.asicboost_seen = True
+            self.pool.asicboost_detected(self, worker, rolled)
         if is_block:
             self.pool.block_found(self, job, payout, extranonce2, version, ntime, nonce, digest,
                                   share_difficulty, worker)
-        self.pool.share_accepted(self, worker, credited, share_difficulty)
         assert self.vardiff is not None
         self.retarget(self.vardiff.share_accepted(credited, self.pool.clock.seconds()))
         return True
@@ -381,6 +422,12 @@ class StratumSession:
         if self.vardiff is not None and self.address is not None:
             self.pool.memory.remember(self._memory_key(), self.vardiff.difficulty)
         self.pool.session_closed(self)
+
+
+def _peer_host(peer: str) -> str:
+    """The host part of a "host:port" peer text (IPv6 hosts keep their colons)."""
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdigit() else peer
 
 
 def _password_difficulty(password: object) -> float | None:
