@@ -6,7 +6,7 @@ CONFIG ?= etc/tbgpool-dev.json
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 TESTS  ?= tests
 
-.PHONY: install run test lint typecheck bench clean
+.PHONY: install run events test lint typecheck bench bench-events clean
 
 # A virtualenv with the package installed in place (the editable install builds
 # the cffi SHA-256 module into tbgpool/). The repository goes on PYTHONPATH so
@@ -22,6 +22,11 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/twistd --pidfile= -n tbgpool --config $(CONFIG)
 
+# Watch the events of `make run` (its config sends them to logs/events.sock).
+events: install
+	mkdir -p logs
+	$(VENV)/bin/tbgpool-events --socket logs/events.sock
+
 test: install
 	$(VENV)/bin/trial --reporter=text $(TESTS)
 
@@ -33,6 +38,9 @@ typecheck: install
 
 bench: install
 	$(PY) bench/share_throughput.py
+
+bench-events: install
+	$(PY) bench/events_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info _trial_temp tbgpool/_sha256.c tbgpool/_sha256*.so
