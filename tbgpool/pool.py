@@ -248,10 +248,6 @@ class Pool(service.Service):
             self.stats.share_accepted(
                 session.address, attempt.worker, attempt.diff, attempt.share_diff
             )
-            previous = session.best_diff
-            if previous is None or attempt.share_diff > previous:
-                session.best_diff = attempt.share_diff
-                self._best_share(session, attempt, previous)
         else:
             self.instruments.share_rejected(error.reason, now)
             if session.address is not None:
@@ -264,6 +260,12 @@ class Pool(service.Service):
                 ),
                 validated_at=now,
             )
+        if error is None:
+            previous = session.best_diff
+            assert attempt.share_diff is not None
+            if previous is None or attempt.share_diff > previous:
+                session.best_diff = attempt.share_diff
+                self._best_share(session, attempt, previous)
 
     def _best_share(
         self, session: StratumSession, attempt: ShareAttempt, previous: float | None

@@ -238,3 +238,13 @@ class IncludeFilterTests(SynchronousTestCase):
         harness.source.push(make_template(bits=HARD_BITS))
         harness.working_session()
         self.assertEqual(harness.events.events, [])
+
+
+class OrderTests(PoolEventsTestCase):
+    """A share's own event comes before what it caused."""
+
+    def test_share_before_best(self) -> None:
+        """share_submitted precedes the share_best_diff it triggers"""
+        self.submit_share()
+        types = [e.event_type for e in self.events.events]
+        self.assertLess(types.index("share_submitted"), types.index("share_best_diff"))
