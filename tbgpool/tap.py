@@ -22,7 +22,7 @@ from tbgpool.bitcoind.zmtp import HashblockSubscriber
 from tbgpool.blocks import BlockSubmitter
 from tbgpool.chain.embedded import EmbeddedChain, difficulty_to_bits
 from tbgpool.chain.service import EmbeddedChainService
-from tbgpool.config import PoolConfig, load_config, server_endpoints
+from tbgpool.config import PoolConfig, load_config, metrics_endpoint, server_endpoints
 from tbgpool.errors import ConfigError
 from tbgpool.events.emitter import EventEmitter
 from tbgpool.interfaces import IBitcoinRPC, IEventSink
@@ -129,9 +129,7 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
         site = make_metrics_site(
             registry, config.metrics.path, HealthResource(pool, lambda: source.connected)
         )
-        strports.service(
-            f"tcp:{config.metrics.port}:interface={config.metrics.bind}", site
-        ).setServiceParent(top)
+        strports.service(metrics_endpoint(config), site).setServiceParent(top)
     source.addConsumer(pool)
     pool.setServiceParent(top)
     source.setServiceParent(top)

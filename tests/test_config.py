@@ -32,6 +32,7 @@ from tbgpool.config import (
     coinbase_scriptsig_max_bytes,
     load_config,
     main,
+    metrics_endpoint,
     parse_config,
     server_endpoints,
 )
@@ -1035,6 +1036,25 @@ class ListenerTests(ConfigTestCase):
             [(port, interface) for port, _factory, _backlog, interface in reactor.tcpServers],
             [(3333, "0.0.0.0"), (3334, "::1"), (3335, "127.0.0.1")],
         )
+
+    def test_metrics_endpoint_listens_where_asked(self) -> None:
+        """metrics.bind, IPv4 or IPv6, becomes an endpoint Twisted listens on as configured"""
+        reactor = MemoryReactor()
+        for bind, port in (("127.0.0.1", 9100), ("::1", 9101), ("0.0.0.0", 9102)):
+            parsed = parse_config({**EMBEDDED, "metrics": {"enabled": True, "bind": bind,
+                                                           "port": port}})
+            serverFromString(reactor, metrics_endpoint(parsed)).listen(Factory())
+        self.assertEqual(
+            [(port, interface) for port, _factory, _backlog, interface in reactor.tcpServers],
+            [(9100, "127.0.0.1"), (9101, "::1"), (9102, "0.0.0.0")],
+        )
+
+    def test_metrics_path_cannot_hide_health(self) -> None:
+        """metrics.path "/" or "/health" is refused: /health is served beside the metrics"""
+        for path in ("/", "/health", "/health/"):
+            self.assertConfigError(
+                {**EMBEDDED, "metrics": {"path": path}}, "metrics.path", "taken"
+            )
 
     def test_listener_host_must_be_an_ip(self) -> None:
         """A host name as a listening address is refused."""

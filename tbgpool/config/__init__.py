@@ -31,7 +31,7 @@ from tbgpool.config.checks import UNIX_SOCKET_PATH_MAX_BYTES
 from tbgpool.config.cli import main
 from tbgpool.config.jsonload import MAX_CONFIG_FILE_BYTES
 from tbgpool.config.keys import CONFIG_KEYS
-from tbgpool.config.listeners import server_endpoints
+from tbgpool.config.listeners import metrics_endpoint, server_endpoints
 from tbgpool.config.model import (
     BIP34_HEIGHT_PUSH_MAX_BYTES,
     BTCSIG_MAX_BYTES,
@@ -73,5 +73,6 @@ __all__ = [
     "load_config",
     "main",
     "parse_config",
+    "metrics_endpoint",
     "server_endpoints",
 ]

@@ -199,3 +199,11 @@ def server_endpoints(config: PoolConfig) -> list[str]:
     return [
         listener(entry, f"serverurl[{index}]")[0] for index, entry in enumerate(config.serverurl)
     ]
+
+
+def metrics_endpoint(config: PoolConfig) -> str:
+    """The ``metrics`` listener as a Twisted server endpoint string (IPv6 binds escaped)."""
+    metrics = config.metrics
+    if ":" in metrics.bind:
+        return f"tcp6:{metrics.port}:interface={_escape_endpoint_value(metrics.bind)}"
+    return f"tcp:{metrics.port}:interface={metrics.bind}"
