@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 
 from tbgpool.events import EVENT_TYPES, EventEmitter, payloads
 from tbgpool.events.decoder import EventDecoder
-from tbgpool.events.emitter import BUSY_RETRY_S, UNREACHABLE_RETRY_S
+from tbgpool.events.emitter import BUSY_RETRY_S, MAX_DATAGRAMS_PER_FLUSH, UNREACHABLE_RETRY_S
 from tbgpool.events.validate import validate_event
 from tbgpool.interfaces import IEventSink
 
@@ -349,6 +349,21 @@ class BatchingTests(EmitterTestBase):
 
 class CollectorAbsenceTests(EmitterTestBase):
     """No collector: events stay queued, retried every 0.5 s, delivered in order later."""
+
+    def test_backlog_drained_over_several_turns(self) -> None:
+        """A backlog goes out 16 datagrams per flush; the rest on the next turns, in order."""
+        fake = FakeSocket()
+        emitter = self.fake_emitter(fake, max_datagram_bytes=1024)
+        for index in range(200):
+            emitter.emit("share_submitted", share(f"w{index}"))
+        emitter.flush()
+        self.assertEqual(len(fake.sent), MAX_DATAGRAMS_PER_FLUSH)
+        self.assertGreater(emitter.queued, 0)
+        [next_turn] = self.clock.getDelayedCalls()
+        self.assertEqual(next_turn.getTime(), self.clock.seconds())
+        self.clock.advance(0)
+        self.assertEqual(emitter.queued, 0)
+        self.assertEqual([e["seq"] for e in fake.events()], list(range(1, 201)))
 
     def test_absent_then_present(self) -> None:
         """Queued while the path is missing; all delivered, in order, once it is bound."""

@@ -40,6 +40,9 @@ BUSY_RETRY_S = 0.005
 #: A batch older than this is sent at once rather than at the end of the reactor turn: on a
 #: busy pool one turn handles hundreds of connections, and the spec wants P99 < 1 ms.
 MAX_BATCH_DELAY_S = 0.0004
+#: At most this many datagrams go out per flush; a backlog (the collector came back to 100,000
+#: queued events) is sent over several reactor turns so miners are served in between.
+MAX_DATAGRAMS_PER_FLUSH = 16
 #: Seconds between two log lines about the same per-event problem (too large, unserializable).
 PROBLEM_LOG_INTERVAL_S = 60.0
 #: The longest path an AF_UNIX address can hold on Linux, in bytes.
@@ -234,11 +237,19 @@ class EventEmitter:
             return
         datagrams_before = self.sent_datagrams
         queue = self._queue
-        while queue:
+        for _ in range(MAX_DATAGRAMS_PER_FLUSH):
+            if not queue:
+                break
             retry_after_s = self._send_batch(self._take_batch())
             if retry_after_s is not None:
                 self._retrying = True
                 self._flush_call = self._reactor.callLater(retry_after_s, self._scheduled_flush)
+                return
+        else:
+            if queue:
+                # A backlog: the rest goes out on the next turns, after miners were served.
+                self._retrying = True
+                self._flush_call = self._reactor.callLater(0, self._scheduled_flush)
                 return
         if self._outage is not None and self.sent_datagrams > datagrams_before:
             self._end_outage()
