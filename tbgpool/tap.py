@@ -26,7 +26,7 @@ from tbgpool.config import PoolConfig, load_config, metrics_endpoint, server_end
 from tbgpool.errors import ConfigError
 from tbgpool.events.emitter import EventEmitter
 from tbgpool.interfaces import IBitcoinRPC, IEventSink
-from tbgpool.lifecycle import CloseOnStop
+from tbgpool.lifecycle import CloseOnStop, FreezeStartupObjects
 from tbgpool.logfile import LogFileService
 from tbgpool.metrics import HealthResource, PoolCollector, PoolInstruments, make_metrics_site
 from tbgpool.pool import Pool
@@ -142,6 +142,7 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
             listeners
         )
     listeners.setServiceParent(top)
+    FreezeStartupObjects().setServiceParent(top)
     return top
 
 
