@@ -438,6 +438,24 @@ KEY_CASES: tuple[KeyCase, ...] = (
         ("10.0.0.0/8", 1, None, {}, [1], [None]),
         (["10.0.0.1/8"], ["nope"], ["10.0.0.0/33"], ["10.0.0.0/8", "10.0.0.0/8"]),
     ),
+    KeyCase(("rate_limits", "submit_ban"), 60, rate_limit("submit_ban_s"), 60.0,
+            _NUMBER_WRONG, (-1, 7 * 86400 + 1)),
+    KeyCase(("rate_limits", "subscribe_timeout"), 15.5, rate_limit("subscribe_timeout_s"), 15.5,
+            _NUMBER_WRONG, (0, 0.5, -1, 7 * 86400 + 1)),
+    KeyCase(("rate_limits", "authorize_timeout"), 30, rate_limit("authorize_timeout_s"), 30.0,
+            _NUMBER_WRONG, (0, -1, 7 * 86400 + 1)),
+    KeyCase(("rate_limits", "idle_timeout"), 0, rate_limit("idle_timeout_s"), 0.0,
+            _NUMBER_WRONG, (-1, 7 * 86400 + 1)),
+    KeyCase(("rate_limits", "slow_reader_timeout"), 5, rate_limit("slow_reader_timeout_s"), 5.0,
+            _NUMBER_WRONG, (0, -1, 7 * 86400 + 1)),
+    KeyCase(
+        ("trusted_proxies",),
+        ["10.1.2.3", "fd00::/8"],
+        lambda c: c.trusted_proxies,
+        ("10.1.2.3/32", "fd00::/8"),
+        ("10.0.0.0/8", 1, None, {}, [1], [None]),
+        (["10.0.0.1/8"], ["nope"], ["10.0.0.0/8", "10.0.0.0/8"]),
+    ),
 )
 
 

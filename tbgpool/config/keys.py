@@ -27,6 +27,7 @@ TOP_KEYS = (
     "events",
     "metrics",
     "rate_limits",
+    "trusted_proxies",
 )
 BACKEND_KEYS = ("url", "auth", "pass", "cookie", "notify", "timeout")
 EMBEDDED_KEYS = ("network", "difficulty", "block_interval", "rpc_port", "seed")
@@ -49,7 +50,14 @@ RATE_LIMIT_COUNT_KEYS = (
     "max_shares_per_minute",
     "max_invalid_shares_per_minute",
 )
-RATE_LIMITS_KEYS = (*RATE_LIMIT_COUNT_KEYS, "exempt")
+RATE_LIMIT_TIME_KEYS = (
+    "submit_ban",
+    "subscribe_timeout",
+    "authorize_timeout",
+    "idle_timeout",
+    "slow_reader_timeout",
+)
+RATE_LIMITS_KEYS = (*RATE_LIMIT_COUNT_KEYS, *RATE_LIMIT_TIME_KEYS, "exempt")
 
 #: Every key the parser knows, by section (``btcd[]`` is each entry of ``btcd``).
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {

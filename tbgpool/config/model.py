@@ -92,6 +92,11 @@ class RateLimitsConfig:
     authorizes_per_minute: int = 5
     max_shares_per_minute: int = 1000
     max_invalid_shares_per_minute: int = 100
+    submit_ban_s: float = 300.0  #: key "submit_ban": soft ban after too many submits
+    subscribe_timeout_s: float = 60.0  #: key "subscribe_timeout": connect to subscribe
+    authorize_timeout_s: float = 120.0  #: key "authorize_timeout": connect to authorize
+    idle_timeout_s: float = 3600.0  #: key "idle_timeout": no request for this long; 0 = never
+    slow_reader_timeout_s: float = 30.0  #: key "slow_reader_timeout": output backed up this long
     exempt: tuple[str, ...] = ()  #: networks in CIDR form, normalised
 
 
@@ -119,6 +124,8 @@ class PoolConfig:
     events: EventsConfig = field(default_factory=EventsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
+    #: networks (CIDR, normalised) whose connections start with a PROXY protocol header
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def uses_embedded_chain(self) -> bool:

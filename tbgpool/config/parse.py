@@ -20,7 +20,7 @@ from tbgpool.config.model import (
     coinbase_scriptsig_max_bytes,
 )
 from tbgpool.config.section import Section
-from tbgpool.config.services import parse_events, parse_metrics, parse_rate_limits
+from tbgpool.config.services import parse_events, parse_metrics, parse_networks, parse_rate_limits
 from tbgpool.errors import ConfigError
 
 
@@ -90,6 +90,7 @@ def parse_config(raw: object) -> PoolConfig:
         events=parse_events(top),
         metrics=metrics,
         rate_limits=parse_rate_limits(top),
+        trusted_proxies=parse_networks(top.array("trusted_proxies") or [], "trusted_proxies"),
     )
 
 

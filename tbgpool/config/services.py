@@ -5,7 +5,13 @@ from __future__ import annotations
 import ipaddress
 
 from tbgpool.config.checks import check_file_path, check_string, check_unix_socket_path, show
-from tbgpool.config.keys import EVENTS_KEYS, METRICS_KEYS, RATE_LIMIT_COUNT_KEYS, RATE_LIMITS_KEYS
+from tbgpool.config.keys import (
+    EVENTS_KEYS,
+    METRICS_KEYS,
+    RATE_LIMIT_COUNT_KEYS,
+    RATE_LIMIT_TIME_KEYS,
+    RATE_LIMITS_KEYS,
+)
 from tbgpool.config.model import EVENT_TYPES, EventsConfig, MetricsConfig, RateLimitsConfig
 from tbgpool.config.section import Section
 from tbgpool.errors import ConfigError
@@ -69,13 +75,26 @@ def parse_metrics(top: Section) -> MetricsConfig:
 
 
 def parse_rate_limits(top: Section) -> RateLimitsConfig:
-    """Per-IP and per-connection limits, and the networks exempt from them."""
+    """Per-IP and per-connection limits, timeouts, and the networks exempt from them."""
     section = top.section("rate_limits", RATE_LIMITS_KEYS)
     defaults = RateLimitsConfig()
     counts = {key: section.integer(key, getattr(defaults, key), 1) for key in RATE_LIMIT_COUNT_KEYS}
+    times = {
+        f"{key}_s": section.number(key, getattr(defaults, f"{key}_s"), 0, 7 * 86400)
+        for key in RATE_LIMIT_TIME_KEYS
+    }
+    for key in ("subscribe_timeout", "authorize_timeout", "slow_reader_timeout"):
+        if times[f"{key}_s"] < 1:
+            raise ConfigError(f"rate_limits.{key}", "must be at least 1 (second)")
+    exempt = parse_networks(section.array("exempt") or [], "rate_limits.exempt")
+    return RateLimitsConfig(**counts, **times, exempt=exempt)
+
+
+def parse_networks(items: list[object], name: str) -> tuple[str, ...]:
+    """A list of IP networks in CIDR form (host bits clear), normalised, no duplicates."""
     exempt: list[str] = []
-    for index, item in enumerate(section.array("exempt") or []):
-        path = f"rate_limits.exempt[{index}]"
+    for index, item in enumerate(items):
+        path = f"{name}[{index}]"
         text = check_string(item, path)
         try:
             network = str(ipaddress.ip_network(text, strict=True))
@@ -83,6 +102,6 @@ def parse_rate_limits(top: Section) -> RateLimitsConfig:
             reason = "has host bits set" if "host bits" in str(e) else "is not an IP network"
             raise ConfigError(path, f"{show(text)} {reason} (CIDR such as 10.0.0.0/8)") from None
         if network in exempt:
-            raise ConfigError(path, f"duplicates rate_limits.exempt[{exempt.index(network)}]")
+            raise ConfigError(path, f"duplicates {name}[{exempt.index(network)}]")
         exempt.append(network)
-    return RateLimitsConfig(**counts, exempt=tuple(exempt))
+    return tuple(exempt)
