@@ -66,6 +66,8 @@ def pool_config(
         "startdiff": 1e-12,
         "vardiff": {"enabled": False},
         "maxclients": 100000,
+        # Every bench connection comes from 127.0.0.1: exempt it from the per-IP limits.
+        "rate_limits": {"exempt": ["127.0.0.0/8"]},
     }
 
 

@@ -77,6 +77,9 @@ class IMinerConnection(Interface):
     def disconnect(reason: str):  # type: ignore[no-untyped-def]
         """Close the connection after flushing what is queued."""
 
+    def abort(reason: str):  # type: ignore[no-untyped-def]
+        """Close the connection now, dropping what is queued (a reader that never reads)."""
+
 
 class IEventSink(Interface):
     """Where the pool's mining events go (the Unix-socket emitter, or nowhere)."""

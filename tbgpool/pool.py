@@ -21,6 +21,7 @@ from tbgpool.config import PoolConfig
 from tbgpool.extranonce import ExtranonceAllocator
 from tbgpool.interfaces import IEventSink, IMinerConnection, ITemplateConsumer, ITemplateSource
 from tbgpool.jobs import Job, JobBook, PayoutWork
+from tbgpool.limits import ConnectionGate, LimitLog
 from tbgpool.metrics.instruments import PoolInstruments
 from tbgpool.pool_events import NoEvents, ShareAttempt
 from tbgpool.stats import StatsBook
@@ -33,6 +34,8 @@ from tbgpool.vardiff import DifficultyMemory
 TICK_INTERVAL_S = 1.0
 #: How often dirty user stats are written to disk.
 STATS_SAVE_INTERVAL_S = 60.0
+#: How often connections are checked against the set-up, idle and slow-reader timeouts.
+TIMEOUT_SWEEP_INTERVAL_S = 5.0
 #: How often each authorized worker's hashrate_update event goes out.
 HASHRATE_EVENT_INTERVAL_S = 60.0
 
@@ -78,6 +81,20 @@ class Pool(service.Service):
         #: When the newest template arrived (clock seconds).
         self.template_received_at = 0.0
         self._hashrate_events_at: dict[StratumSession, float] = {}
+        #: Per-IP admission (connections per minute, concurrent connections).
+        self.gate = ConnectionGate(config.rate_limits)
+        #: Counts and logs (rate-limited) every limit hit.
+        self.limit_log = LimitLog(clock, self.instruments)
+        self._last_timeout_sweep = 0.0
+        limits = config.rate_limits
+        # Sweep often enough that the shortest timeout is kept to within half of itself.
+        self._timeout_sweep_interval_s = min(
+            TIMEOUT_SWEEP_INTERVAL_S,
+            limits.subscribe_timeout_s / 2,
+            limits.authorize_timeout_s / 2,
+            limits.slow_reader_timeout_s / 2,
+            limits.idle_timeout_s / 2 if limits.idle_timeout_s else TIMEOUT_SWEEP_INTERVAL_S,
+        )
         self._last_vardiff_tick = 0.0
         self._last_stats_save = 0.0
         self._ready_waiters: list[defer.Deferred[None]] = []
@@ -180,6 +197,9 @@ class Pool(service.Service):
                 if session.vardiff is not None:
                     session.retarget(session.vardiff.tick(now))
             self.memory.prune()
+        if now - self._last_timeout_sweep >= self._timeout_sweep_interval_s:
+            self._last_timeout_sweep = now
+            self.sweep_timeouts(now)
         if self.events.wants("hashrate_update"):
             self._hashrate_events(now)
         if now - self._last_stats_save >= STATS_SAVE_INTERVAL_S:
@@ -188,6 +208,34 @@ class Pool(service.Service):
                 self.stats.save_dirty()
             except OSError:
                 self._log.failure("could not save user stats")
+
+    def sweep_timeouts(self, now: float) -> None:
+        """Close connections stuck before subscribe or authorize, idle, or not reading."""
+        limits = self.config.rate_limits
+        for session in list(self.sessions):
+            if session.closed or session.hangup is not None:
+                continue
+            age_s = now - session.connected_at
+            blocked_since = session.output_blocked_since
+            if blocked_since is not None and now - blocked_since >= limits.slow_reader_timeout_s:
+                self.limit_log.hit("slow_reader", session.ip, "aborted")
+                session.hangup = "not reading"
+                session.connection.abort("not reading what the pool sends")
+            elif session.extranonce1 is None and age_s >= limits.subscribe_timeout_s:
+                self._time_out(session, "subscribe_timeout", "no subscribe")
+            elif session.address is None and age_s >= limits.authorize_timeout_s:
+                self._time_out(session, "authorize_timeout", "no authorize")
+            elif (
+                limits.idle_timeout_s
+                and session.address is not None
+                and now - session.last_request_at >= limits.idle_timeout_s
+            ):
+                self._time_out(session, "idle_timeout", "idle")
+
+    def _time_out(self, session: StratumSession, limit: str, why: str) -> None:
+        self.limit_log.hit(limit, session.ip, "disconnected")
+        session.hangup = why
+        session.connection.disconnect(f"timed out: {why}")
 
     # -- sessions ---------------------------------------------------------------
 

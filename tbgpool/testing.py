@@ -97,10 +97,16 @@ class FakeMinerConnection:
         self.peer = peer
         self.lines: list[bytes] = []
         self.disconnected: str | None = None
+        self.aborted = False
 
     def sendMessage(self, line: bytes) -> None:
         """Record a line."""
         self.lines.append(line)
+
+    def abort(self, reason: str) -> None:
+        """Record the abort."""
+        self.disconnected = reason
+        self.aborted = True
 
     def disconnect(self, reason: str) -> None:
         """Record the hang-up."""

@@ -32,7 +32,9 @@ class EmbeddedPoolTestCase(TestCase):
     async def _start(self) -> None:
         logdir = self.mktemp()
         self.chain = EmbeddedChain(reactor, bits=self.chain_bits, seed=7)
-        self.config = pool_config(logdir, mindiff=1e-12, startdiff=1e-9)
+        # Every miner here connects from 127.0.0.1: exempt it from the per-IP limits.
+        self.config = pool_config(logdir, mindiff=1e-12, startdiff=1e-9,
+                                  rate_limits={"exempt": ["127.0.0.0/8"]})
         self.source = BitcoindTemplateSource(reactor, [self.chain], update_interval_s=30,
                                              blockpoll_s=0.05)
         self.stats = StatsBook(reactor, os.path.join(logdir, "users"))

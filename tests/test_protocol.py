@@ -135,10 +135,11 @@ class ErrorTests(ProtocolTestCase):
         proto, transport = self.connect()
         cases = [
             (b"{not json", [20, "Parse error", None]),
-            (b"\xff\xfe{}", [20, "Parse error", None]),
-            (b"[1,2,3]", [20, "Invalid request", None]),
-            (b'{"id":5,"method":7}', [20, "Invalid request", None]),
-            (b'{"id":6,"method":"mining.subscribe","params":{"a":1}}', [20, "Invalid request", None]),
+            (b"\xff\xfe{}", [20, "Parse error: not UTF-8", None]),
+            (b"[1,2,3]", [20, "Invalid request: expected a JSON object", None]),
+            (b'{"id":5,"method":7}', [20, "Invalid request: method must be a short string", None]),
+            (b'{"id":6,"method":"mining.subscribe","params":{"a":1}}',
+             [20, "Invalid request: params must be an array", None]),
             (b'{"id":7,"method":"mining.submit","params":[]}', [25, "Not subscribed", None]),
             (b'{"id":8,"method":"mining.multi_version","params":[1]}', [20, "Method not found", None]),
             (b"[" * 100000 + b"]" * 100000, None),
@@ -188,7 +189,7 @@ class MaxClientsTests(SynchronousTestCase):
     """maxclients caps the number of connections."""
 
     def test_refused_beyond_maxclients(self) -> None:
-        """the connection after maxclients is refused (no protocol is built)"""
+        """the connection after maxclients gets no session and is reset at once"""
         harness = PoolHarness(self.mktemp(), maxclients=2)
         factory = StratumFactory(harness.pool)
         address = IPv4Address("TCP", "127.0.0.1", 1)
@@ -196,7 +197,13 @@ class MaxClientsTests(SynchronousTestCase):
             proto = factory.buildProtocol(address)
             assert proto is not None
             proto.makeConnection(StringTransport(peerAddress=address))
-        self.assertIsNone(factory.buildProtocol(address))
+        refused = factory.buildProtocol(address)
+        assert refused is not None
+        self.assertNotIsInstance(refused, StratumProtocol)
+        transport = StringTransport(peerAddress=address)
+        refused.makeConnection(transport)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(harness.pool.sessions), 2)
 
 
 class BroadcastTests(ProtocolTestCase):

@@ -557,6 +557,10 @@ class BoundsTests(SessionTestCase):
         """one connection may authorize at most MAX_WORKERS_PER_CONNECTION usernames"""
         from tbgpool.stratum.session import MAX_WORKERS_PER_CONNECTION
 
+        # A farm proxy authorizing hundreds of workers needs its address exempt from the
+        # authorize rate limit (5 a minute per connection).
+        self.harness = PoolHarness(self.mktemp(), rate_limits={"exempt": ["127.0.0.0/8"]})
+        self.harness.source.push(self.template)
         session, _ = self.harness.connect()
         self.harness.request(session, "mining.subscribe")
         for i in range(MAX_WORKERS_PER_CONNECTION):

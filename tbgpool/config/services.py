@@ -87,7 +87,20 @@ def parse_rate_limits(top: Section) -> RateLimitsConfig:
         if times[f"{key}_s"] < 1:
             raise ConfigError(f"rate_limits.{key}", "must be at least 1 (second)")
     exempt = parse_networks(section.array("exempt") or [], "rate_limits.exempt")
-    return RateLimitsConfig(**counts, **times, exempt=exempt)
+    return RateLimitsConfig(
+        connections_per_ip_per_minute=counts["connections_per_ip_per_minute"],
+        max_connections_per_ip=counts["max_connections_per_ip"],
+        subscribes_per_minute=counts["subscribes_per_minute"],
+        authorizes_per_minute=counts["authorizes_per_minute"],
+        max_shares_per_minute=counts["max_shares_per_minute"],
+        max_invalid_shares_per_minute=counts["max_invalid_shares_per_minute"],
+        submit_ban_s=times["submit_ban_s"],
+        subscribe_timeout_s=times["subscribe_timeout_s"],
+        authorize_timeout_s=times["authorize_timeout_s"],
+        idle_timeout_s=times["idle_timeout_s"],
+        slow_reader_timeout_s=times["slow_reader_timeout_s"],
+        exempt=exempt,
+    )
 
 
 def parse_networks(items: list[object], name: str) -> tuple[str, ...]:

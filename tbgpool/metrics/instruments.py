@@ -40,6 +40,18 @@ REJECT_REASONS: Final = (
 #: Limits whose hits are counted (``ckpool_limit_hits_total{limit}``).
 LIMITS: Final = (
     "maxclients",
+    "connections_per_ip_per_minute",
+    "max_connections_per_ip",
+    "subscribes_per_minute",
+    "authorizes_per_minute",
+    "max_shares_per_minute",
+    "max_invalid_shares_per_minute",
+    "malformed_requests",
+    "non_stratum",
+    "subscribe_timeout",
+    "authorize_timeout",
+    "idle_timeout",
+    "slow_reader",
     "workers_per_connection",
     "line_length",
     "extranonce_space",

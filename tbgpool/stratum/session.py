@@ -23,10 +23,12 @@ from tbgpool.errors import AddressError
 from tbgpool.extranonce import ExtranonceExhausted
 from tbgpool.interfaces import IMinerConnection
 from tbgpool.jobs import NEVER_ROLLED, Job
+from tbgpool.limits import SessionLimits
 from tbgpool.pool_events import ShareAttempt
 from tbgpool.sha256 import share_hash
 from tbgpool.stratum import fields
 from tbgpool.stratum.errors import (
+    OTHER,
     StratumError,
     duplicate,
     invalid,
@@ -63,8 +65,17 @@ class StratumSession:
         self.pool = pool
         self.connection = connection
         self.connected_at = pool.clock.seconds()
-        #: The miner's IP address (the peer without its port), for events.
+        #: The miner's IP address (the peer without its port), for events and limits.
         self.ip = _peer_host(connection.peer)
+        self.limits = SessionLimits(
+            pool.config.rate_limits, self.connected_at, exempt=pool.gate.is_exempt(self.ip)
+        )
+        #: Set when a limit says the connection must close once its reply is sent.
+        self.hangup: str | None = None
+        #: When the last request arrived (the idle timeout counts from it).
+        self.last_request_at = self.connected_at
+        #: Since when the miner has not been reading what we send (None: it reads).
+        self.output_blocked_since: float | None = None
         self.extranonce1: bytes | None = None
         self.session_id: str | None = None
         self.user_agent = ""
@@ -115,8 +126,16 @@ class StratumSession:
 
     # -- set-up -----------------------------------------------------------
 
+    def hang_up(self, limit: str, why: str) -> None:
+        """Close the connection once the current reply is out; the limit hit is counted."""
+        self.hangup = why
+        self.pool.limit_log.hit(limit, self.ip, "disconnected")
+
     def subscribe(self, params: list[Any]) -> object:
         """mining.subscribe: allocate (or resume) extranonce1."""
+        if not self.limits.subscribe(self.pool.clock.seconds()):
+            self.hang_up("subscribes_per_minute", "too many subscribes")
+            raise invalid("Too many subscribes", "rate_limited")
         if self.extranonce1 is None:
             if len(params) >= 1:
                 self.user_agent = fields.user_agent(params[0])
@@ -145,6 +164,9 @@ class StratumSession:
 
     def authorize(self, params: list[Any]) -> object:
         """mining.authorize ADDRESS[.WORKER]: the address must decode for the node's network."""
+        if not self.limits.authorize(self.pool.clock.seconds()):
+            self.hang_up("authorizes_per_minute", "too many authorizes")
+            raise invalid("Too many authorizes", "rate_limited")
         if not params:
             raise invalid("Invalid params: expected [username, password]", "bad_params")
         username = params[0]
@@ -311,11 +333,20 @@ class StratumSession:
         attempt = ShareAttempt()
         named = params[0] if params and isinstance(params[0], str) else None
         attempt.worker = self.usernames.get(named or "", self.worker)
+        now = self.pool.clock.seconds()
         try:
+            if not self.limits.submit(now):
+                self.pool.limit_log.hit("max_shares_per_minute", self.ip, "submits refused")
+                wait_s = max(1, int(self.limits.banned_until - now))
+                raise StratumError(
+                    OTHER, f"Rate limited: too many submits, retry in {wait_s} s", "rate_limited"
+                )
             result = self._submit(params, attempt)
         except StratumError as e:
             self._count(attempt.worker, accepted=False)
             self.pool.share_submitted(self, attempt, e)
+            if e.reason != "rate_limited" and not self.limits.invalid_share(now):
+                self.hang_up("max_invalid_shares_per_minute", "too many invalid shares")
             raise
         self._count(attempt.worker, accepted=True)
         self.pool.share_submitted(self, attempt, None)
