@@ -6,7 +6,7 @@ CONFIG ?= etc/tbgpool-dev.json
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 TESTS  ?= tests
 
-.PHONY: install run events test lint typecheck bench bench-events clean
+.PHONY: install run events test sanitize lint typecheck bench bench-events clean
 
 # A virtualenv with the package installed in place (the editable install builds
 # the cffi SHA-256 module into tbgpool/). The repository goes on PYTHONPATH so
@@ -14,6 +14,7 @@ TESTS  ?= tests
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml tbgpool/_sha256_build.py $(wildcard tbgpool/_sha256/*)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	rm -f tbgpool/_sha256.cpython-*.so  # a stale in-place build would shadow the new module
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -29,6 +30,10 @@ events: install
 
 test: install
 	$(VENV)/bin/trial --reporter=text $(TESTS)
+
+# The SHA-256 C code under ASan+UBSan, in a temporary copy (the normal module is untouched).
+sanitize: install
+	bash tools/sanitize.sh
 
 lint: install
 	$(VENV)/bin/ruff check tbgpool tests twisted bench
