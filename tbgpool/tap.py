@@ -11,8 +11,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from twisted.application import service, strports
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from tbgpool.bitcoind.rpc import BitcoindRPC
@@ -22,7 +20,7 @@ from tbgpool.bitcoind.zmtp import HashblockSubscriber
 from tbgpool.blocks import BlockSubmitter
 from tbgpool.chain.embedded import EmbeddedChain, difficulty_to_bits
 from tbgpool.chain.service import EmbeddedChainService
-from tbgpool.config import PoolConfig, load_config, metrics_endpoint, server_endpoints
+from tbgpool.config import PoolConfig, load_config, metrics_endpoint
 from tbgpool.errors import ConfigError
 from tbgpool.events.emitter import EventEmitter
 from tbgpool.interfaces import IBitcoinRPC, IEventSink
@@ -32,6 +30,7 @@ from tbgpool.metrics import HealthResource, PoolCollector, PoolInstruments, make
 from tbgpool.pool import Pool
 from tbgpool.pool_events import NoEvents, instance_id
 from tbgpool.stats import StatsBook
+from tbgpool.stratum.endpoints import listener_services
 from tbgpool.stratum.listeners import StratumListeners
 from tbgpool.stratum.protocol import StratumFactory
 
@@ -137,10 +136,8 @@ def build_service(reactor: Any, config: PoolConfig) -> service.MultiService:
         HashblockSubscriber(reactor, config.zmqblock, source.blockNotified).setServiceParent(top)
     factory = StratumFactory(pool)
     listeners = StratumListeners(pool)
-    for endpoint in server_endpoints(config):
-        StreamServerEndpointService(serverFromString(reactor, endpoint), factory).setServiceParent(
-            listeners
-        )
+    for listener in listener_services(reactor, config, factory, pool.limit_log.hit):
+        listener.setServiceParent(listeners)
     listeners.setServiceParent(top)
     FreezeStartupObjects().setServiceParent(top)
     return top

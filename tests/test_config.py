@@ -29,15 +29,19 @@ from tbgpool.config import (
     MetricsConfig,
     PoolConfig,
     RateLimitsConfig,
+    StratumListener,
+    TLSConfig,
     coinbase_scriptsig_max_bytes,
     load_config,
     main,
     metrics_endpoint,
     parse_config,
     server_endpoints,
+    stratum_listeners,
 )
 from tbgpool.errors import ConfigError
 from tbgpool.vardiff import VardiffSettings
+from tests.tls_certs import shared_pki
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ETC = os.path.join(_REPO, "etc")
@@ -126,6 +130,16 @@ _STRING_WRONG: tuple[object, ...] = (1, True, [], {})
 def rate_limit(key: str) -> Any:
     """A reader of one rate limit from a PoolConfig."""
     return lambda parsed: getattr(parsed.rate_limits, key)
+
+
+#: Throw-away PEM files (a chain, its key, and broken variants) for the tls section.
+PKI = shared_pki()
+#: A TLS listener with a valid tls section.
+TLS_BASE: dict[str, Any] = {
+    **EMBEDDED,
+    "serverurl": ["tls://127.0.0.1:3334"],
+    "tls": {"certificate": PKI.chain_path, "private_key": PKI.key_path},
+}
 
 
 KEY_CASES: tuple[KeyCase, ...] = (
@@ -455,6 +469,59 @@ KEY_CASES: tuple[KeyCase, ...] = (
         ("10.1.2.3/32", "fd00::/8"),
         ("10.0.0.0/8", 1, None, {}, [1], [None]),
         (["10.0.0.1/8"], ["nope"], ["10.0.0.0/8", "10.0.0.0/8"]),
+    ),
+    # tls
+    KeyCase(
+        ("tls",),
+        {"certificate": PKI.chain_path, "private_key": PKI.key_path, "handshake_timeout": 5},
+        lambda c: c.tls,
+        TLSConfig(PKI.chain_path, PKI.key_path, 5.0),
+        ([], 1, None, "chain.pem"),
+        ({}, {"certificate": PKI.chain_path}, {"private_key": PKI.key_path}),
+        TLS_BASE,
+    ),
+    KeyCase(
+        ("tls", "certificate"),
+        PKI.leaf_only_path,
+        lambda c: c.tls.certificate,
+        PKI.leaf_only_path,
+        _STRING_WRONG + (None,),
+        (
+            "",
+            PKI.directory + "/missing.pem",
+            PKI.directory_path,
+            PKI.not_pem_path,
+            PKI.key_path,
+            PKI.reversed_chain_path,
+        ),
+        TLS_BASE,
+    ),
+    KeyCase(
+        ("tls", "private_key"),
+        PKI.key_path,
+        lambda c: c.tls.private_key,
+        PKI.key_path,
+        _STRING_WRONG + (None,),
+        (
+            "",
+            PKI.directory + "/missing.key",
+            PKI.not_pem_path,
+            PKI.chain_path,
+            PKI.other_key_path,
+            PKI.encrypted_key_path,
+            PKI.weak_key_path,
+            PKI.ed25519_key_path,
+        ),
+        TLS_BASE,
+    ),
+    KeyCase(
+        ("tls", "handshake_timeout"),
+        2.5,
+        lambda c: c.tls.handshake_timeout_s,
+        2.5,
+        _NUMBER_WRONG,
+        (0, 0.5, 120.5, -1),
+        TLS_BASE,
     ),
 )
 
@@ -1033,7 +1100,6 @@ class ListenerTests(ConfigTestCase):
         given = [
             "tcp:3333:interface=127.0.0.1",
             "tcp6:3334:interface=\\:\\:1",
-            "ssl:3335:privateKey=/etc/tbgpool/key.pem:certKey=/etc/tbgpool/cert.pem",
             "unix:/run/tbgpool/stratum.sock:mode=660",
             "tcp:0",
         ]
@@ -1091,8 +1157,16 @@ class ListenerTests(ConfigTestCase):
             "tcp:3333:0.0.0.0:50:extra": "too many positional arguments",
             "tcp:3333:port=3334": "given twice",
             "tcp:3333\\": "lone backslash",
-            "ssl:3334": "privateKey",
-            "ssl:3334:privateKey=k.pem:certKey=": "certKey must not be empty",
+            "ssl:3334": "tls://HOST:PORT",
+            "ssl:3334:privateKey=k.pem:certKey=c.pem": "bypass the pool's TLS version",
+            "SSL:3334:privateKey=k.pem": "tls://HOST:PORT",
+            "tls:3334": 'write a TLS listener as "tls://HOST:PORT"',
+            "TLS://127.0.0.1:3334": "lower case: tls://",
+            "tls://localhost:3334": "IP address",
+            "tls://::1:3334": "brackets",
+            "tls://[::1]": "tls://[IPv6]:port",
+            "tls://127.0.0.1:65536": "between 0 and 65535",
+            "tls://127.0.0.1:3334/": "between 0 and 65535",
             "unix:": "socket path",
             "unix:/run/x.sock:mode=rw": "octal",
             "unix:/run/x.sock:lockfile=yes": "lockfile",
@@ -1149,6 +1223,102 @@ class ListenerTests(ConfigTestCase):
         """The embedded JSON-RPC port may not be a Stratum port on localhost."""
         raw = with_value(EMBEDDED, ("embedded", "rpc_port"), 3333)
         self.assertConfigError(raw, "embedded.rpc_port", "same address as serverurl")
+
+
+
+class TLSListenerTests(ConfigTestCase):
+    """tls:// listeners and the tls section their certificate and key come from."""
+
+    def test_tls_listeners_ipv4_and_ipv6(self) -> None:
+        """tls://IPv4:port and tls://[IPv6]:port bind like plain entries and are marked TLS."""
+        raw = {**TLS_BASE, "serverurl": ["tls://0.0.0.0:3334", "tls://[::1]:3335", "[::]:3333"]}
+        self.assertEqual(
+            stratum_listeners(parse_config(raw)),
+            [
+                StratumListener("tcp:3334:interface=0.0.0.0", True),
+                StratumListener("tcp6:3335:interface=\\:\\:1", True),
+                StratumListener("tcp6:3333:interface=\\:\\:", False),
+            ],
+        )
+
+    def test_tls_listener_endpoints_listen_where_asked(self) -> None:
+        """The endpoint strings of tls:// entries are ones Twisted listens on as configured."""
+        raw = {**TLS_BASE, "serverurl": ["tls://127.0.0.1:3334", "tls://[::1]:3335"]}
+        reactor = MemoryReactor()
+        for listener in stratum_listeners(parse_config(raw)):
+            serverFromString(reactor, listener.endpoint).listen(Factory.forProtocol(Protocol))
+        self.assertEqual(
+            [(port, interface) for port, _factory, _backlog, interface in reactor.tcpServers],
+            [(3334, "127.0.0.1"), (3335, "::1")],
+        )
+
+    def test_server_endpoints_refuses_tls(self) -> None:
+        """server_endpoints will not hand out a tls:// entry's bare (plaintext) endpoint."""
+        self.assertRaises(ValueError, server_endpoints, parse_config(TLS_BASE))
+
+    def test_tls_section_required(self) -> None:
+        """A tls:// listener without a tls section names the tls key and the listener."""
+        raw = without(TLS_BASE, ("tls",))
+        self.assertConfigError(raw, "tls", "is required", "tls://127.0.0.1:3334")
+
+    def test_tls_section_without_tls_listener(self) -> None:
+        """A tls section with no tls:// listener is still checked, and kept."""
+        raw = {**TLS_BASE, "serverurl": ["127.0.0.1:3333"]}
+        self.assertEqual(parse_config(raw).tls, TLSConfig(PKI.chain_path, PKI.key_path, 10.0))
+        raw["tls"] = {"certificate": PKI.chain_path, "private_key": PKI.other_key_path}
+        self.assertConfigError(raw, "tls.private_key", "does not match")
+
+    def test_no_tls_by_default(self) -> None:
+        """Without tls:// listeners or a tls section, config.tls is None."""
+        self.assertIsNone(parse_config(EMBEDDED).tls)
+
+    def test_mismatched_key(self) -> None:
+        """A key that is not the certificate's is refused naming both files."""
+        raw = with_value(TLS_BASE, ("tls", "private_key"), PKI.other_key_path)
+        error = self.assertConfigError(raw, "tls.private_key", "does not match", "must come first")
+        self.assertIn("other.key", str(error))
+        self.assertIn("chain.pem", str(error))
+
+    def test_chain_in_the_wrong_order(self) -> None:
+        """An intermediate before the server's certificate is refused with the right order."""
+        raw = with_value(TLS_BASE, ("tls", "certificate"), PKI.reversed_chain_path)
+        self.assertConfigError(
+            raw, "tls.certificate", "did not issue certificate 1", "server's own certificate first"
+        )
+
+    def test_file_problems_are_named(self) -> None:
+        """Missing, unreadable, non-PEM, encrypted and weak files each say what is wrong."""
+        cases = {
+            ("certificate", PKI.directory + "/missing.pem"): "cannot read",
+            ("certificate", PKI.directory_path): "not a regular file",
+            ("private_key", "/dev/null"): "not a regular file",
+            ("certificate", PKI.not_pem_path): "no valid PEM certificate",
+            ("certificate", PKI.key_path): "no valid PEM certificate",
+            ("private_key", PKI.not_pem_path): "no valid PEM private key",
+            ("private_key", PKI.chain_path): "no valid PEM private key",
+            ("private_key", PKI.encrypted_key_path): "is encrypted",
+            ("private_key", PKI.weak_key_path): "1024 bits is too weak",
+            ("private_key", PKI.ed25519_key_path): "use an RSA (2048 bits or more) or ECDSA key",
+        }
+        for (key, path), fragment in cases.items():
+            raw = with_value(TLS_BASE, ("tls", key), path)
+            self.assertConfigError(raw, f"tls.{key}", fragment)
+
+    def test_oversized_file(self) -> None:
+        """A certificate file over 1 MiB is refused without being parsed."""
+        path = self.write(b"-" * (1024 * 1024 + 1))
+        raw = with_value(TLS_BASE, ("tls", "certificate"), path)
+        self.assertConfigError(raw, "tls.certificate", "larger than")
+
+    def test_tls_listener_conflicts_with_plain(self) -> None:
+        """A tls:// listener on the same address and port as a plain one is a conflict."""
+        raw = {**TLS_BASE, "serverurl": ["0.0.0.0:3334", "tls://127.0.0.1:3334"]}
+        self.assertConfigError(raw, "serverurl[1]", "same address as serverurl[0]")
+
+    def test_load_config_reads_the_tls_files(self) -> None:
+        """A whole file with a tls:// listener loads, its tls section parsed."""
+        path = self.write(json.dumps(TLS_BASE))
+        self.assertEqual(load_config(path).tls, TLSConfig(PKI.chain_path, PKI.key_path, 10.0))
 
 
 _TRICKY_VALUES: tuple[object, ...] = (

@@ -28,6 +28,7 @@ TOP_KEYS = (
     "metrics",
     "rate_limits",
     "trusted_proxies",
+    "tls",
 )
 BACKEND_KEYS = ("url", "auth", "pass", "cookie", "notify", "timeout")
 EMBEDDED_KEYS = ("network", "difficulty", "block_interval", "rpc_port", "seed")
@@ -58,6 +59,7 @@ RATE_LIMIT_TIME_KEYS = (
     "slow_reader_timeout",
 )
 RATE_LIMITS_KEYS = (*RATE_LIMIT_COUNT_KEYS, *RATE_LIMIT_TIME_KEYS, "exempt")
+TLS_KEYS = ("certificate", "private_key", "handshake_timeout")
 
 #: Every key the parser knows, by section (``btcd[]`` is each entry of ``btcd``).
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
@@ -68,6 +70,7 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "events": EVENTS_KEYS,
     "metrics": METRICS_KEYS,
     "rate_limits": RATE_LIMITS_KEYS,
+    "tls": TLS_KEYS,
 }
 
 #: ckpool keys tbgpool does not take, with the reason given to someone migrating.

@@ -1,4 +1,10 @@
-"""The Stratum listeners: ``serverurl`` entries, Twisted endpoint strings and bind conflicts."""
+"""The Stratum listeners: ``serverurl`` entries, Twisted endpoint strings and bind conflicts.
+
+An entry is ``"host:port"``, ``"[IPv6]:port"``, ``"tls://host:port"`` (TLS with the
+pool's own policy, see :mod:`tbgpool.stratum.tls`) or a Twisted endpoint string
+(``tcp:``, ``tcp6:``, ``unix:``). Twisted's ``ssl:`` endpoints are refused: they
+would bypass the pool's minimum TLS version, cipher list and handshake deadline.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,15 @@ from tbgpool.config.section import Section
 from tbgpool.errors import ConfigError
 
 _MAX_LISTEN_BACKLOG = 65535
+#: The serverurl prefix of a TLS listener.
+TLS_SCHEME = "tls://"
+
+
+class StratumListener(NamedTuple):
+    """One Stratum listener: the Twisted endpoint it binds, and whether it speaks TLS."""
+
+    endpoint: str
+    tls: bool
 
 
 class Bind(NamedTuple):
@@ -27,16 +42,6 @@ class Bind(NamedTuple):
 _ENDPOINT_PARAMETERS = {
     "tcp": ("port", "interface", "backlog"),
     "tcp6": ("port", "backlog", "interface"),
-    "ssl": (
-        "port",
-        "privateKey",
-        "certKey",
-        "sslmethod",
-        "interface",
-        "backlog",
-        "extraCertChain",
-        "dhParameters",
-    ),
     "unix": ("address", "mode", "backlog", "lockfile"),
 }
 
@@ -90,7 +95,7 @@ def _endpoint_arguments(text: str, path: str) -> tuple[str, dict[str, str]]:
 
 
 def _check_endpoint_string(text: str, path: str) -> Bind:
-    """Validate a Twisted server endpoint string (tcp, tcp6, ssl, unix); returns what it binds."""
+    """Validate a Twisted server endpoint string (tcp, tcp6, unix); returns what it binds."""
     kind, arguments = _endpoint_arguments(text, path)
     backlog = arguments.get("backlog")
     if backlog is not None and (
@@ -117,12 +122,6 @@ def _check_endpoint_string(text: str, path: str) -> Bind:
         interface = str(ipaddress.ip_address(interface))
     except ValueError:
         raise ConfigError(path, f"interface must be an IP address, got {show(interface)}") from None
-    if kind == "ssl":
-        if not arguments.get("privateKey"):
-            raise ConfigError(path, "an ssl endpoint needs privateKey=<PEM file>")
-        for name in ("certKey", "sslmethod", "extraCertChain", "dhParameters"):
-            if name in arguments and not arguments[name]:
-                raise ConfigError(path, f"{name} must not be empty")
     return Bind("tcp", interface, int(port))
 
 
@@ -131,19 +130,44 @@ def _escape_endpoint_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def is_tls_listener(entry: str) -> bool:
+    """Whether a (validated) serverurl entry is a ``tls://`` listener."""
+    return entry.startswith(TLS_SCHEME)
+
+
+def _host_port_endpoint(text: str, path: str, example: str) -> tuple[str, Bind]:
+    """``host:port`` or ``[IPv6]:port`` as a tcp or tcp6 endpoint string and its bind."""
+    host, port = split_host_port(text, path, example, False, 0)
+    address = ipaddress.ip_address(host)
+    if address.version == 4:
+        return f"tcp:{port}:interface={host}", Bind("tcp", str(address), port)
+    return f"tcp6:{port}:interface={_escape_endpoint_value(host)}", Bind("tcp", str(address), port)
+
+
 def listener(entry: str, path: str) -> tuple[str, Bind]:
-    """One serverurl entry as (Twisted endpoint string, what it binds)."""
+    """One serverurl entry as (Twisted endpoint string, what it binds); TLS is not in the string."""
     prefix = entry.split(":", 1)[0]
+    if entry[: len(TLS_SCHEME)].lower() == TLS_SCHEME:
+        if not is_tls_listener(entry):
+            raise ConfigError(path, f"write the scheme in lower case: {TLS_SCHEME}")
+        return _host_port_endpoint(
+            entry[len(TLS_SCHEME) :], path, '"tls://host:port" or "tls://[IPv6]:port"'
+        )
+    if prefix.lower() == "tls":
+        raise ConfigError(path, f'write a TLS listener as "tls://HOST:PORT", got {show(entry)}')
+    if prefix.lower() == "ssl" and ":" in entry:
+        raise ConfigError(
+            path,
+            "Twisted ssl: endpoints are not accepted (they would bypass the pool's TLS version, "
+            'cipher and handshake policy): write "tls://HOST:PORT" and add a "tls" section '
+            "with the certificate and key",
+        )
     if prefix.lower() in _ENDPOINT_PARAMETERS and ":" in entry:
         if prefix != prefix.lower():
             # Twisted looks endpoint types up in lower case only.
             raise ConfigError(path, f"write the endpoint type in lower case: {prefix.lower()}:")
         return entry, _check_endpoint_string(entry, path)
-    host, port = split_host_port(entry, path, '"host:port" or "[IPv6]:port"', False, 0)
-    address = ipaddress.ip_address(host)
-    if address.version == 4:
-        return f"tcp:{port}:interface={host}", Bind("tcp", str(address), port)
-    return f"tcp6:{port}:interface={_escape_endpoint_value(host)}", Bind("tcp", str(address), port)
+    return _host_port_endpoint(entry, path, '"host:port", "[IPv6]:port" or "tls://host:port"')
 
 
 def _binds_overlap(a: Bind, b: Bind) -> bool:
@@ -194,11 +218,25 @@ def parse_serverurl(top: Section) -> tuple[tuple[str, ...], list[tuple[str, Bind
     return tuple(checked), binds
 
 
-def server_endpoints(config: PoolConfig) -> list[str]:
-    """The serverurl entries as Twisted server endpoint strings, in order."""
+def stratum_listeners(config: PoolConfig) -> list[StratumListener]:
+    """The serverurl entries as (Twisted server endpoint string, TLS or not), in order."""
     return [
-        listener(entry, f"serverurl[{index}]")[0] for index, entry in enumerate(config.serverurl)
+        StratumListener(listener(entry, f"serverurl[{index}]")[0], is_tls_listener(entry))
+        for index, entry in enumerate(config.serverurl)
     ]
+
+
+def server_endpoints(config: PoolConfig) -> list[str]:
+    """The plain serverurl entries as Twisted server endpoint strings, in order.
+
+    Raises ValueError when there is a ``tls://`` entry: its endpoint string alone would
+    serve plaintext on the TLS port. Use :func:`stratum_listeners` (or
+    :func:`tbgpool.stratum.endpoints.listener_services`) for those.
+    """
+    listeners = stratum_listeners(config)
+    if any(listener.tls for listener in listeners):
+        raise ValueError("serverurl has tls:// listeners: build them with stratum_listeners")
+    return [listener.endpoint for listener in listeners]
 
 
 def metrics_endpoint(config: PoolConfig) -> str:

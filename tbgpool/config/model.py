@@ -101,6 +101,15 @@ class RateLimitsConfig:
 
 
 @dataclass(frozen=True)
+class TLSConfig:
+    """The certificate and key of the ``tls://`` Stratum listeners (top-level key "tls")."""
+
+    certificate: str  #: PEM file: the server's certificate first, then its issuers
+    private_key: str  #: PEM file: the certificate's unencrypted private key
+    handshake_timeout_s: float = 10.0  #: key "handshake_timeout": connect to handshake done
+
+
+@dataclass(frozen=True)
 class PoolConfig:
     """The whole validated pool configuration."""
 
@@ -126,6 +135,8 @@ class PoolConfig:
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     #: networks (CIDR, normalised) whose connections start with a PROXY protocol header
     trusted_proxies: tuple[str, ...] = ()
+    #: certificate and key of the tls:// listeners; None when there are none
+    tls: TLSConfig | None = None
 
     @property
     def uses_embedded_chain(self) -> bool:

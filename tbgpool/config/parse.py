@@ -21,6 +21,7 @@ from tbgpool.config.model import (
 )
 from tbgpool.config.section import Section
 from tbgpool.config.services import parse_events, parse_metrics, parse_networks, parse_rate_limits
+from tbgpool.config.tls import parse_tls
 from tbgpool.errors import ConfigError
 
 
@@ -69,6 +70,7 @@ def parse_config(raw: object) -> PoolConfig:
     if embedded.rpc_port is not None:
         binds.append(("embedded.rpc_port", Bind("tcp", "127.0.0.1", embedded.rpc_port)))
     check_no_conflicts(binds)
+    tls = parse_tls(top, serverurl)
     return PoolConfig(
         btcd=btcd,
         embedded=embedded,
@@ -91,6 +93,7 @@ def parse_config(raw: object) -> PoolConfig:
         metrics=metrics,
         rate_limits=parse_rate_limits(top),
         trusted_proxies=parse_networks(top.array("trusted_proxies") or [], "trusted_proxies"),
+        tls=tls,
     )
 
 

@@ -55,6 +55,9 @@ LIMITS: Final = (
     "workers_per_connection",
     "line_length",
     "extranonce_space",
+    "proxy_header_invalid",
+    "proxy_header_timeout",
+    "tls_handshake_timeout",
 )
 #: Event emission latency buckets, µs (the spec's target is P99 < 1 ms; alert at 5 ms).
 EMIT_LATENCY_BUCKETS_US: Final = (
