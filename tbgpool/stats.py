@@ -238,7 +238,7 @@ class StatsBook:
             address, evicted = self._users.popitem(last=False)
             if address in self._dirty:
                 self._dirty.discard(address)
-                if not self._write(evicted):
+                if evicted.shares_accepted and not self._write(evicted):
                     self._log.error(
                         "stats: dropped unsaved stats of {address} to stay within {max_users} users",
                         address=address,
@@ -270,6 +270,11 @@ class StatsBook:
         written = 0
         for address in addresses:
             user = self._users.get(address)
+            if user is not None and user.shares_accepted == 0:
+                # Only proof of work earns a file: rejected junk from ever new addresses
+                # must not be able to fill the disk (it still counts in memory).
+                self._dirty.discard(address)
+                continue
             if user is not None and self._write(user, durable):
                 self._dirty.discard(address)
                 written += 1

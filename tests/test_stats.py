@@ -312,6 +312,7 @@ class PersistenceTests(SynchronousTestCase):
         """save_dirty writes users changed since the last save and no others."""
         book, _, directory = make_book(self)
         book.share_accepted(ADDRESS, "rig", 1.0, 1.0)
+        book.share_accepted(OTHER_ADDRESS, "rig", 1.0, 1.0)
         book.share_rejected(OTHER_ADDRESS, "rig", "stale")
         self.assertEqual(book.save_dirty(), 2)
         self.assertEqual(book.save_dirty(), 0)
@@ -531,3 +532,20 @@ class FromDictTests(SynchronousTestCase):
         raw = self.valid()
         raw["workers"].append(raw["workers"][0])
         self.assertRaises(ValueError, UserStats.from_dict, raw)
+
+
+class JunkUserTests(SynchronousTestCase):
+    """Users with nothing but rejected shares stay in memory only."""
+
+    def test_no_file_without_an_accepted_share(self) -> None:
+        """rejects alone write no file; the first accepted share does"""
+        book, _, directory = make_book(self)
+        book.share_rejected(ADDRESS, "rig1", "low_difficulty")
+        self.assertEqual(book.save_all(), 0)
+        listed = os.listdir(directory) if os.path.isdir(directory) else []
+        self.assertEqual([n for n in listed if n.endswith(".json")], [])
+        book.share_accepted(ADDRESS, "rig1", 1.0, 1.0)
+        self.assertEqual(book.save_all(), 1)
+        user = book.user(ADDRESS)
+        assert user is not None
+        self.assertEqual(user.shares_rejected, 1)
