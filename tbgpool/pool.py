@@ -298,6 +298,13 @@ class Pool(service.Service):
             )
         else:
             self.instruments.share_rejected(error.reason, now)
+            self._log.debug(
+                "share from {peer} worker {worker} rejected: {reason} ({message})",
+                peer=session.connection.peer,
+                worker=attempt.worker,
+                reason=error.reason,
+                message=error.message,
+            )
             if session.address is not None:
                 self.stats.share_rejected(session.address, attempt.worker, error.reason)
         if session.address is not None and self.events.wants("share_submitted"):

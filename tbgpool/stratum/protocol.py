@@ -213,6 +213,8 @@ class StratumProtocol(LineOnlyReceiver):
         try:
             request = decode_request(line)
         except BadLine as bad:
+            self._log.debug("bad line from {peer}: {error} ({line!r})", peer=self.peer,
+                            error=bad.error.message, line=line[:200])
             self.sendMessage(_reply(bad.request_id, None, bad.error.to_json()))
             self._malformed(started_at)
             return
