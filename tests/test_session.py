@@ -101,6 +101,16 @@ class AuthorizeTests(SessionTestCase):
         self.session, self.connection = self.harness.connect()
         self.harness.request(self.session, "mining.subscribe")
 
+    def test_upper_case_bech32_is_one_user(self) -> None:
+        """an upper-case bech32 address is the same miner as its lower-case spelling"""
+        session, _ = self.harness.connect()
+        self.harness.request(session, "mining.subscribe")
+        self.assertIs(self.harness.request(session, "mining.authorize",
+                                           REGTEST_P2WPKH.upper() + ".a", "x"), True)
+        self.assertEqual(session.address, REGTEST_P2WPKH)
+        self.assertIs(self.harness.request(session, "mining.authorize",
+                                           REGTEST_P2WPKH + ".b", "x"), True)
+
     def test_authorize_starts_work(self) -> None:
         """a valid address authorizes, then set_difficulty and a clean notify follow"""
         self.assertIs(self.harness.request(self.session, "mining.authorize",

@@ -65,7 +65,9 @@ def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
             return True
         return False
     if depth > 64:
-        return False  # the decoder's own recursion limit keeps real nesting far below this
+        # Stratum fields are never nested this deep, so no handler reads strings down
+        # here; stopping bounds the walk (the decoder allows about 1,000 levels).
+        return False
     if isinstance(value, list):
         return any(_has_lone_surrogate(item, depth + 1) for item in value)
     if isinstance(value, dict):

@@ -188,6 +188,10 @@ class StratumSession:
         except AddressError as e:
             raise StratumError(24, f"Invalid payout address: {e}", "bad_address") from e
         script = payout.script_pubkey
+        if payout.address_type not in ("p2pkh", "p2sh"):
+            # Bech32 is case-insensitive and may be sent in upper case (QR codes): one
+            # miner, one spelling, so stats, best shares and events see one user.
+            address = address.lower()
         if payout.address_type == "witness_unknown" and self.address is None:
             # Valid by BIP350, but no soft fork gives these programs meaning yet:
             # whoever sees the output can spend it. The miner chose it; say so loudly.
