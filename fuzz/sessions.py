@@ -151,7 +151,11 @@ def check_authorized(fp: FuzzPool, session: StratumSession, username: object) ->
     worker = session.usernames[username]
     if len(worker) > 128 or not _WORKER_CHARS.issuperset(worker):
         raise InvariantViolation(f"worker name {worker!r} accepted")
-    if not username.startswith(address) or username[len(address) :] not in (
+    typed = username[: len(address)]
+    if typed != address and not (typed.lower() == address and address == address.lower()):
+        # Only a bech32 address (stored lower-case) may have been typed in another case.
+        raise InvariantViolation(f"username {username!r} is not {address!r} + worker {worker!r}")
+    if username[len(address) :] not in (
         "",
         "." + worker,
         "_" + worker,
