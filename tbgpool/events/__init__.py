@@ -8,8 +8,9 @@ forward them to Redis Streams. The format is documented in docs/events.md.
 
 from __future__ import annotations
 
+from tbgpool.config.model import EVENT_TYPES
 from tbgpool.events.emitter import DROP_REASONS, EventEmitter
-from tbgpool.events.envelope import EVENT_TYPES, SOURCE, EnvelopeError, Event, parse_line
+from tbgpool.events.envelope import SOURCE, EnvelopeError, Event, parse_line
 
 __all__ = [
     "DROP_REASONS",

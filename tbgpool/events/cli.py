@@ -25,6 +25,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from tbgpool.config.model import EVENT_TYPES
 from tbgpool.events.collector import (
     Collector,
     CollectorError,
@@ -32,7 +33,6 @@ from tbgpool.events.collector import (
     release_socket_path,
 )
 from tbgpool.events.decoder import EventFilter
-from tbgpool.events.envelope import EVENT_TYPES
 from tbgpool.events.printer import Printer
 from tbgpool.events.redis_connection import RedisConnection, parse_redis_url
 from tbgpool.events.redis_stream import RedisStreamWriter

@@ -24,7 +24,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from tbgpool.events.envelope import EVENT_TYPES, encode_instance, encode_line, envelope_prefix
+from tbgpool.config.model import EVENT_TYPES
+from tbgpool.events.envelope import encode_instance, encode_line, envelope_prefix
 from tbgpool.interfaces import IEventSink
 
 #: Why events are dropped (the keys of ``EventEmitter.dropped``).

@@ -12,18 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-#: Every event type, in the spec's order (tbgpool.config.model.EVENT_TYPES is the same tuple).
-EVENT_TYPES = (
-    "share_submitted",
-    "block_found",
-    "miner_connected",
-    "miner_disconnected",
-    "diff_updated",
-    "hashrate_update",
-    "new_block_network",
-    "share_best_diff",
-    "asicboost_detected",
-)
 #: The ``source`` field every event's data carries (compatibility with the game's pipeline).
 SOURCE = "hosted"
 #: Longest instance id accepted, in characters.

@@ -36,6 +36,8 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, providedBy
 
+from tbgpool.limits import address_in
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -341,9 +343,7 @@ class ProxyProtocolFactory(WrappingFactory[ProxyHeaderProtocol]):
         limit_hit: LimitHit | None = None,
     ) -> None:
         super().__init__(wrapped_factory)
-        networks = tuple(trusted_networks)
-        self._trusted_v4 = tuple(n for n in networks if isinstance(n, ipaddress.IPv4Network))
-        self._trusted_v6 = tuple(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+        self._trusted = tuple(trusted_networks)
         self.clock = clock
         self._limit_hit: LimitHit = limit_hit or _log_limit_hit
         #: Refused headers so far, by limit name.
@@ -352,15 +352,7 @@ class ProxyProtocolFactory(WrappingFactory[ProxyHeaderProtocol]):
     def is_trusted(self, addr: IAddress | None) -> bool:
         """Whether ``addr`` is a TCP peer inside a trusted network (IPv4-mapped counts as IPv4)."""
         host = getattr(addr, "host", None)
-        if not isinstance(host, str):
-            return False
-        try:
-            peer = _unmapped(ipaddress.ip_address(host.split("%", 1)[0]))
-        except ValueError:
-            return False
-        if isinstance(peer, ipaddress.IPv4Address):
-            return any(peer in network for network in self._trusted_v4)
-        return any(peer in network for network in self._trusted_v6)
+        return isinstance(host, str) and address_in(host, self._trusted)
 
     def buildProtocol(self, addr: IAddress | None) -> IProtocol | None:  # type: ignore[override]
         """A header reader for a trusted proxy; for anyone else, the next factory's protocol."""
